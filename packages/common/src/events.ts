@@ -1,0 +1,95 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { commentContent, entityId, postTitle } from './limits.js';
+
+/**
+ * Every event that crosses the bus, defined once. The bus validates against these schemas before it
+ * stores anything, and every consumer parses deliveries with them, so producers and consumers can
+ * never disagree on a shape.
+ */
+
+export const commentStatuses = ['pending', 'approved', 'rejected'] as const;
+export const CommentStatus = z.enum(commentStatuses);
+export type CommentStatus = z.infer<typeof CommentStatus>;
+
+/** A status only moves forward: pending is the only state that can still change. */
+export function isStatusAdvance(from: CommentStatus, to: CommentStatus): boolean {
+  return from === 'pending' && to !== 'pending';
+}
+
+/** Event ids are chosen by the producer so that a retried publish is recognised as the same event. */
+export const eventId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 letters, digits or . _ : -');
+export const sequence = z.number().int().positive();
+
+const commentFields = {
+  id: entityId,
+  postId: entityId,
+  content: commentContent,
+  status: CommentStatus,
+};
+
+export const PostCreated = z.strictObject({
+  type: z.literal('PostCreated'),
+  data: z.strictObject({ id: entityId, title: postTitle }),
+});
+export const CommentCreated = z.strictObject({
+  type: z.literal('CommentCreated'),
+  data: z.strictObject({ ...commentFields, status: z.literal('pending') }),
+});
+export const CommentModerated = z.strictObject({
+  type: z.literal('CommentModerated'),
+  data: z.strictObject({ ...commentFields, status: z.enum(['approved', 'rejected']) }),
+});
+export const CommentUpdated = z.strictObject({
+  type: z.literal('CommentUpdated'),
+  data: z.strictObject(commentFields),
+});
+
+export const BlogEvent = z.discriminatedUnion('type', [PostCreated, CommentCreated, CommentModerated, CommentUpdated]);
+export type BlogEvent = z.infer<typeof BlogEvent>;
+export type EventType = BlogEvent['type'];
+export type EventOf<T extends EventType> = Extract<BlogEvent, { type: T }>;
+export const eventTypes = BlogEvent.options.map((option) => option.shape.type.value);
+
+/** What a producer sends to `POST /events` on the bus: the classic `{type, data}`, plus an optional id. */
+const withOptionalId = { id: eventId.optional() };
+export const PublishRequest = z.discriminatedUnion('type', [
+  PostCreated.extend(withOptionalId),
+  CommentCreated.extend(withOptionalId),
+  CommentModerated.extend(withOptionalId),
+  CommentUpdated.extend(withOptionalId),
+]);
+export type PublishRequest = z.infer<typeof PublishRequest>;
+
+/** An event as the bus stored it: numbered, with the id that makes every delivery idempotent. */
+export type EventEnvelope = BlogEvent & { id: string; seq: number };
+
+/**
+ * What a consumer accepts on its own `POST /events`: any numbered envelope. The type is checked
+ * separately so that an event type this consumer does not know yet is skipped, not refused.
+ */
+export const DeliveryEnvelope = z.object({
+  id: eventId,
+  seq: sequence,
+  type: z.string().min(1).max(64),
+  data: z.unknown(),
+});
+export type DeliveryEnvelope = z.infer<typeof DeliveryEnvelope>;
+
+/** What a consumer answers to a delivery; `lastSeq` lets the bus skip what the consumer already has. */
+export const DeliveryAck = z.object({
+  status: z.enum(['applied', 'duplicate', 'ignored']),
+  lastSeq: z.number().int().nonnegative(),
+});
+export type DeliveryAck = z.infer<typeof DeliveryAck>;
+
+/** A fresh id for a post, a comment or an event. */
+export const newId = (): string => randomUUID();
+
+/**
+ * The id of an event published in reaction to another one: always the same for the same source, so
+ * publishing it again after a crash or a redelivery is recognised by the bus as the same event.
+ */
+export function derivedEventId(sourceEventId: string, reaction: string): string {
+  return `${reaction}-${createHash('sha256').update(sourceEventId).digest('hex').slice(0, 32)}`;
+}

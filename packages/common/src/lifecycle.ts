@@ -1,0 +1,111 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import type { Logger } from './logging.js';
+
+export type LifecycleState = 'starting' | 'ready' | 'stopping' | 'failed';
+
+/** What /healthz and /readyz report: one small state machine per process. */
+export class Lifecycle {
+  state: LifecycleState = 'starting';
+
+  markReady(): void {
+    if (this.state === 'starting') this.state = 'ready';
+  }
+  markStopping(): void {
+    if (this.state !== 'failed') this.state = 'stopping';
+  }
+  /** Something the process cannot recover from by itself (a failed disk write): restart it. */
+  markFailed(): void {
+    this.state = 'failed';
+  }
+  isReady(): boolean {
+    return this.state === 'ready';
+  }
+  isAlive(): boolean {
+    return this.state !== 'failed';
+  }
+}
+
+export interface RunningServer {
+  server: http.Server;
+  url: string;
+  /** Stops accepting, finishes in-flight requests, then runs the service's own cleanup. */
+  stop: () => Promise<void>;
+}
+
+export interface StartServerOptions {
+  app: Express;
+  port: number;
+  host: string;
+  logger: Logger;
+  lifecycle: Lifecycle;
+  /** Runs after the HTTP server has closed: stop background work, flush state. */
+  onStop?: () => Promise<void>;
+}
+
+export async function startServer({ app, port, host, logger, lifecycle, onStop }: StartServerOptions): Promise<RunningServer> {
+  const server = http.createServer(app);
+  // Longer than common proxies' idle timeouts, so they never reuse a connection we just closed.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port: boundPort } = server.address() as AddressInfo;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  logger.info({ url }, 'listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      lifecycle.markStopping();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+      await onStop?.();
+    })();
+    return stopping;
+  };
+  return { server, url, stop };
+}
+
+/**
+ * Graceful shutdown for a process: on SIGTERM or SIGINT, stop within `timeoutMs` and exit 0, or
+ * exit 1 when something hangs. A crash is logged and exits 1 so the supervisor restarts us.
+ */
+export function exitOnSignals(running: Pick<RunningServer, 'stop'>, logger: Logger, timeoutMs: number): void {
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      logger.error({ timeoutMs }, 'shutdown timed out');
+      process.exit(1);
+    }, timeoutMs);
+    timer.unref();
+    running.stop().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error }, 'uncaught exception');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ err: reason }, 'unhandled rejection');
+    process.exit(1);
+  });
+}

@@ -1,0 +1,222 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Registry } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import type { BusClient } from './bus-client.js';
+import { AppError } from './errors.js';
+import { BlogEvent, eventTypes, type DeliveryAck, type DeliveryEnvelope, type EventEnvelope, type PublishRequest } from './events.js';
+import type { Logger } from './logging.js';
+import { RecordLog, writeFileAtomic } from './record-log.js';
+
+/**
+ * What a service does with the event stream, as plain functions (see each service's `domain/`).
+ * `apply` must be deterministic: the same events in the same order give the same state, which is
+ * what lets a restart rebuild the state from a snapshot plus the journal.
+ */
+export interface ProjectionSpec<S> {
+  initialState(): S;
+  /** Applies one event to `state` in place; returns whether anything changed. */
+  apply(state: S, event: EventEnvelope): boolean;
+  /**
+   * Events to publish because of this one, computed before it is applied. Their ids must be derived
+   * from the event's id so that a redelivery publishes nothing new (the bus deduplicates by id).
+   */
+  react?(state: S, event: EventEnvelope): PublishRequest[];
+  toSnapshot(state: S): unknown;
+  fromSnapshot(snapshot: unknown): S;
+}
+
+export interface ProjectionOptions<S> {
+  spec: ProjectionSpec<S>;
+  dataDir: string;
+  bus: BusClient;
+  logger: Logger;
+  metrics: Registry;
+  /** Journal records after which the state is snapshotted and the journal emptied. */
+  snapshotEvery?: number;
+  /** Events asked of the bus per catch-up request. */
+  pageSize?: number;
+}
+
+interface SnapshotFile {
+  lastSeq: number;
+  state: unknown;
+}
+
+/**
+ * A service's state, built only from the bus's log and kept durably under DATA_DIR.
+ *
+ * Every event is applied exactly once and in log order: a delivery at or below `lastSeq` is a
+ * duplicate, a delivery past a gap first pulls the missing events from the bus. What changed the
+ * state is appended to a local journal (fsynced, group-committed) before the delivery is
+ * acknowledged; the journal is folded into a snapshot now and then, so a restart reads one snapshot
+ * plus a short journal and asks the bus only for what it missed.
+ */
+export class Projection<S> {
+  state: S;
+  lastSeq: number;
+  private journalRecords: number;
+  private lock: Promise<unknown> = Promise.resolve();
+  private readonly snapshotPath: string;
+  private readonly snapshotEvery: number;
+  private readonly pageSize: number;
+  private readonly appliedTotal: Counter<'type' | 'outcome'>;
+
+  private constructor(
+    private readonly options: ProjectionOptions<S>,
+    private readonly journal: RecordLog,
+    loaded: { state: S; lastSeq: number; journalRecords: number },
+  ) {
+    this.state = loaded.state;
+    this.lastSeq = loaded.lastSeq;
+    this.journalRecords = loaded.journalRecords;
+    this.snapshotPath = path.join(options.dataDir, 'snapshot.json');
+    this.snapshotEvery = options.snapshotEvery ?? 10_000;
+    this.pageSize = options.pageSize ?? 1_000;
+    this.appliedTotal = new Counter({
+      name: 'projection_events_total',
+      help: 'Events this service received from the log, by type and outcome',
+      labelNames: ['type', 'outcome'] as const,
+      registers: [options.metrics],
+    });
+    const projection = this;
+    new Gauge({
+      name: 'projection_last_seq',
+      help: 'Sequence number of the last event applied',
+      registers: [options.metrics],
+      collect() {
+        this.set(projection.lastSeq);
+      },
+    });
+  }
+
+  /** Loads the snapshot and replays the journal; does not talk to the bus yet (see `catchUp`). */
+  static async open<S>(options: ProjectionOptions<S>): Promise<Projection<S>> {
+    const { spec, dataDir, logger } = options;
+    let state = spec.initialState();
+    let lastSeq = 0;
+    const snapshot = await readSnapshot(path.join(dataDir, 'snapshot.json'));
+    if (snapshot) {
+      state = spec.fromSnapshot(snapshot.state);
+      lastSeq = snapshot.lastSeq;
+    }
+    const { log, records, truncatedBytes } = await RecordLog.open(path.join(dataDir, 'journal.log'));
+    if (truncatedBytes > 0) logger.warn({ truncatedBytes }, 'journal ended in a torn record from a crash; dropped it');
+    for (const json of records) {
+      const event = JSON.parse(json) as EventEnvelope;
+      // Records at or below the snapshot are left over from a crash between snapshot and truncation.
+      if (event.seq <= lastSeq) continue;
+      spec.apply(state, event);
+      lastSeq = event.seq;
+    }
+    logger.info({ lastSeq, fromSnapshot: snapshot?.lastSeq ?? 0, journalRecords: records.length }, 'state loaded');
+    return new Projection(options, log, { state, lastSeq, journalRecords: records.length });
+  }
+
+  /**
+   * Handles one event pushed by the bus (or just published by this service). The journal write is
+   * awaited outside the lock, so concurrent deliveries share one fsync.
+   */
+  async deliver(envelope: DeliveryEnvelope): Promise<DeliveryAck> {
+    const { ack, durable } = await this.exclusive(async (): Promise<{ ack: DeliveryAck; durable?: Promise<void> }> => {
+      if (envelope.seq > this.lastSeq + 1) await this.pullLocked(envelope.seq - 1);
+      if (envelope.seq <= this.lastSeq) {
+        this.appliedTotal.inc({ type: envelope.type, outcome: 'duplicate' });
+        return { ack: { status: 'duplicate', lastSeq: this.lastSeq } };
+      }
+      if (envelope.seq !== this.lastSeq + 1) {
+        throw new AppError({
+          status: 503,
+          code: 'events_missing',
+          message: `Events ${this.lastSeq + 1}..${envelope.seq - 1} are missing and the event bus did not provide them`,
+        });
+      }
+      const { applied, durable } = await this.applyLocked(envelope);
+      return { ack: { status: applied ? 'applied' : 'ignored', lastSeq: this.lastSeq }, durable };
+    });
+    await durable;
+    return ack;
+  }
+
+  /** Pulls and applies everything the bus has after `lastSeq` (on start, and to fill gaps). */
+  catchUp(): Promise<void> {
+    return this.exclusive(async () => {
+      await this.pullLocked(Number.POSITIVE_INFINITY);
+    });
+  }
+
+  /** Writes a snapshot and closes the journal: the next start reads the snapshot alone. */
+  close(): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.journalRecords > 0) await this.snapshotLocked();
+      await this.journal.close();
+    });
+  }
+
+  private async pullLocked(targetSeq: number): Promise<void> {
+    const durable: Promise<void>[] = [];
+    while (this.lastSeq < targetSeq) {
+      const { events, headSeq } = await this.options.bus.readEvents(this.lastSeq, this.pageSize);
+      for (const event of events) {
+        if (event.seq !== this.lastSeq + 1) continue;
+        durable.push((await this.applyLocked(event)).durable);
+      }
+      if (events.length === 0 || this.lastSeq >= headSeq) break;
+    }
+    await Promise.all(durable);
+  }
+
+  private async applyLocked(envelope: DeliveryEnvelope): Promise<{ applied: boolean; durable: Promise<void> }> {
+    const { spec, bus, logger } = this.options;
+    if (!(eventTypes as readonly string[]).includes(envelope.type)) {
+      // A newer producer's event type: skip it rather than block the stream.
+      this.lastSeq = envelope.seq;
+      this.appliedTotal.inc({ type: 'unknown', outcome: 'ignored' });
+      return { applied: false, durable: Promise.resolve() };
+    }
+    const parsed = BlogEvent.safeParse({ type: envelope.type, data: envelope.data });
+    if (!parsed.success) {
+      logger.error({ seq: envelope.seq, id: envelope.id, type: envelope.type, issues: parsed.error.issues }, 'invalid event refused');
+      throw new AppError({ status: 400, code: 'invalid_event', message: `Event ${envelope.seq} (${envelope.type}) does not match its schema`, details: parsed.error.issues });
+    }
+    const event: EventEnvelope = { ...parsed.data, id: envelope.id, seq: envelope.seq };
+    const reactions = spec.react?.(this.state, event) ?? [];
+    // Published before the event counts as applied: a crash in between republishes the same ids,
+    // which the bus recognises.
+    for (const reaction of reactions) await bus.publish(reaction);
+    const changed = spec.apply(this.state, event);
+    this.lastSeq = event.seq;
+    this.appliedTotal.inc({ type: event.type, outcome: changed ? 'applied' : 'ignored' });
+    if (!changed && reactions.length === 0) return { applied: false, durable: Promise.resolve() };
+    const durable = this.journal.append([JSON.stringify(event)]);
+    this.journalRecords += 1;
+    if (this.journalRecords >= this.snapshotEvery) await this.snapshotLocked();
+    return { applied: true, durable };
+  }
+
+  private async snapshotLocked(): Promise<void> {
+    const snapshot: SnapshotFile = { lastSeq: this.lastSeq, state: this.options.spec.toSnapshot(this.state) };
+    await writeFileAtomic(this.snapshotPath, JSON.stringify(snapshot));
+    await this.journal.clear();
+    this.journalRecords = 0;
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.lock.then(work);
+    this.lock = result.catch(() => undefined);
+    return result;
+  }
+}
+
+async function readSnapshot(filePath: string): Promise<SnapshotFile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(filePath, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const snapshot = JSON.parse(text) as SnapshotFile;
+  if (typeof snapshot.lastSeq !== 'number' || snapshot.lastSeq < 0) throw new Error(`${filePath} has no valid lastSeq`);
+  return snapshot;
+}

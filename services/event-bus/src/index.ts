@@ -1,0 +1,46 @@
+import { createLogger, createMetricsRegistry, exitOnSignals, Lifecycle, startServer } from '@blog/common';
+import { createEventBusApp } from './app.js';
+import { loadEventBusConfig } from './config.js';
+import { Delivery } from './delivery.js';
+import { EventLog } from './event-log.js';
+import { SubscriberCursors } from './subscriber-cursors.js';
+
+let config;
+try {
+  config = loadEventBusConfig();
+} catch (error) {
+  process.stderr.write(`event-bus: ${(error as Error).message}\n`);
+  process.exit(1);
+}
+
+const logger = createLogger('event-bus', config.LOG_LEVEL);
+const metrics = createMetricsRegistry('event-bus');
+const lifecycle = new Lifecycle();
+const log = await EventLog.open(config.DATA_DIR, logger);
+const cursors = await SubscriberCursors.open(config.DATA_DIR, config.SUBSCRIBERS.map((s) => s.name));
+const delivery = new Delivery({
+  log,
+  cursors,
+  subscribers: config.SUBSCRIBERS,
+  logger,
+  metrics,
+  timeoutMs: config.DELIVERY_TIMEOUT_MS,
+  retryMaxDelayMs: config.RETRY_MAX_DELAY_MS,
+  cursorFlushMs: config.CURSOR_FLUSH_MS,
+});
+
+const running = await startServer({
+  app: createEventBusApp({ logger, metrics, lifecycle, log }),
+  port: config.PORT,
+  host: config.HOST,
+  logger,
+  lifecycle,
+  onStop: async () => {
+    await delivery.stop();
+    await log.close();
+  },
+});
+exitOnSignals(running, logger, config.SHUTDOWN_TIMEOUT_MS);
+delivery.start();
+lifecycle.markReady();
+logger.info({ subscribers: config.SUBSCRIBERS.map((s) => s.name), events: log.durableSeq }, 'event bus ready');

@@ -1,0 +1,22 @@
+import { createServiceApp, CreatePostBody, parseBody, receiveEvents, type EventServiceDeps } from '@blog/common';
+import type { Express } from 'express';
+import { postCreated, type PostsState } from './domain/posts.js';
+
+export function createPostsApp({ logger, metrics, lifecycle, bus, projection }: EventServiceDeps<PostsState>): Express {
+  return createServiceApp({ logger, metrics, lifecycle }, (app) => {
+    app.get('/posts', (_req, res) => {
+      res.json(Object.fromEntries(projection.state.posts));
+    });
+
+    // 201 means the event is durably in the log; if the bus cannot say so, nothing happened (503).
+    app.post('/posts/create', async (req, res) => {
+      const { title } = parseBody(CreatePostBody, req);
+      const stored = await bus.publish(postCreated(title));
+      // Read-your-writes on GET /posts. If this fails the log still has the post and we catch up later.
+      await projection.deliver(stored).catch((error: unknown) => logger.warn({ err: error, seq: stored.seq }, 'applying own event deferred'));
+      res.status(201).json(stored.data);
+    });
+
+    app.post('/events', receiveEvents(projection));
+  });
+}

@@ -1,0 +1,5 @@
+import { runEventService } from '@blog/common';
+import { createQueryApp } from './app.js';
+import { queryProjection } from './domain/query-view.js';
+
+await runEventService({ service: 'query', defaultPort: 4002, spec: queryProjection, createApp: createQueryApp });
