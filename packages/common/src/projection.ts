@@ -79,14 +79,11 @@ export class Projection<S> {
       labelNames: ['type', 'outcome'] as const,
       registers: [options.metrics],
     });
-    const projection = this;
-    new Gauge({
+    const lastSeqGauge: Gauge = new Gauge({
       name: 'projection_last_seq',
       help: 'Sequence number of the last event applied',
       registers: [options.metrics],
-      collect() {
-        this.set(projection.lastSeq);
-      },
+      collect: () => lastSeqGauge.set(this.lastSeq),
     });
   }
 
@@ -119,11 +116,13 @@ export class Projection<S> {
    */
   async deliver(envelope: DeliveryEnvelope): Promise<DeliveryAck> {
     const { ack, durable } = await this.exclusive(async (): Promise<{ ack: DeliveryAck; durable?: Promise<void> }> => {
-      if (envelope.seq > this.lastSeq + 1) await this.pullLocked(envelope.seq - 1);
       if (envelope.seq <= this.lastSeq) {
         this.appliedTotal.inc({ type: envelope.type, outcome: 'duplicate' });
         return { ack: { status: 'duplicate', lastSeq: this.lastSeq } };
       }
+      // Past a gap: pull the missing events, which usually brings this one along too.
+      if (envelope.seq > this.lastSeq + 1) await this.pullLocked(envelope.seq);
+      if (envelope.seq <= this.lastSeq) return { ack: { status: 'applied', lastSeq: this.lastSeq } };
       if (envelope.seq !== this.lastSeq + 1) {
         throw new AppError({
           status: 503,

@@ -28,7 +28,7 @@ export interface OpenedRecordLog {
 interface PendingAppend {
   bytes: Buffer;
   resolve: () => void;
-  reject: (error: unknown) => void;
+  reject: (error: Error) => void;
 }
 
 export function encodeRecord(json: string): string {
@@ -56,7 +56,7 @@ export function decodeRecords(contents: Buffer): { records: string[]; validBytes
 export class RecordLog {
   private pending: PendingAppend[] = [];
   private flushing: Promise<void> | undefined;
-  private failure: unknown;
+  private failure: Error | undefined;
 
   private constructor(
     private readonly file: FileHandle,
@@ -124,8 +124,9 @@ export class RecordLog {
         for (const append of batch) append.resolve();
       } catch (error) {
         // After a failed write or fsync the file's state is unknown: refuse everything from now on.
-        this.failure = error;
-        for (const append of [...batch, ...this.pending.splice(0)]) append.reject(error);
+        const failure = error instanceof Error ? error : new Error(String(error));
+        this.failure = failure;
+        for (const append of [...batch, ...this.pending.splice(0)]) append.reject(failure);
       }
     }
     this.flushing = undefined;

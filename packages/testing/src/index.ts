@@ -1,0 +1,3 @@
+export * from './processes.js';
+export * from './in-process.js';
+export * from './wait.js';

@@ -1,0 +1,154 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createLogger, createMetricsRegistry, type EventEnvelope } from '@blog/common';
+import { makeTempDir, waitFor } from '@blog/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Delivery } from '../src/delivery.js';
+import { EventLog } from '../src/event-log.js';
+import { SubscriberCursors } from '../src/subscriber-cursors.js';
+
+const logger = createLogger('delivery-test', 'silent');
+
+/** A real HTTP subscriber whose behaviour a test sets per request. */
+async function startSubscriber(behave: (event: EventEnvelope, attempt: number) => { status: number; delayMs?: number; body?: unknown } = () => ({ status: 200 })) {
+  const received: EventEnvelope[] = [];
+  let attempts = 0;
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      const event = JSON.parse(body) as EventEnvelope;
+      attempts += 1;
+      const { status, delayMs = 0, body: answer } = behave(event, attempts);
+      setTimeout(() => {
+        if (status >= 200 && status < 300) received.push(event);
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(answer ?? { ok: true }));
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`;
+  return {
+    url,
+    received,
+    attempts: () => attempts,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe('Delivery', () => {
+  let dir: Awaited<ReturnType<typeof makeTempDir>>;
+  let log: EventLog;
+  const running: Array<{ stop: () => Promise<unknown> }> = [];
+
+  beforeEach(async () => {
+    dir = await makeTempDir();
+    log = await EventLog.open(dir.path, logger);
+  });
+  afterEach(async () => {
+    for (const item of running.splice(0).reverse()) await item.stop();
+    await log.close();
+    await dir.remove();
+  });
+
+  async function startDelivery(subscribers: Array<{ name: string; url: string }>, options: { timeoutMs?: number } = {}) {
+    const cursors = await SubscriberCursors.open(dir.path, subscribers.map((s) => s.name));
+    const delivery = new Delivery({
+      log,
+      cursors,
+      subscribers,
+      logger,
+      metrics: createMetricsRegistry('event-bus'),
+      timeoutMs: options.timeoutMs ?? 2_000,
+      retryMaxDelayMs: 200,
+      cursorFlushMs: 20,
+    });
+    delivery.start();
+    running.push(delivery);
+    return { delivery, cursors };
+  }
+
+  const publish = (n: number) => log.append({ type: 'PostCreated', data: { id: `p${n}`, title: `post ${n}` } });
+
+  it('when events are published, then each subscriber gets all of them once, in log order', async () => {
+    const a = await startSubscriber();
+    const b = await startSubscriber();
+    running.push({ stop: a.close }, { stop: b.close });
+    await startDelivery([{ name: 'a', url: a.url }, { name: 'b', url: b.url }]);
+
+    for (let n = 1; n <= 20; n += 1) await publish(n);
+
+    await waitFor(() => (a.received.length === 20 && b.received.length === 20 ? true : undefined), { what: 'both subscribers to get 20 events' });
+    expect(a.received.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(b.received.map((e) => e.data)).toEqual(Array.from({ length: 20 }, (_, i) => ({ id: `p${i + 1}`, title: `post ${i + 1}` })));
+  });
+
+  it('when a subscriber fails, then it is retried until it succeeds, without losing order', async () => {
+    const flaky = await startSubscriber((_event, attempt) => ({ status: attempt <= 3 ? 500 : 200 }));
+    running.push({ stop: flaky.close });
+    await startDelivery([{ name: 'flaky', url: flaky.url }]);
+
+    for (let n = 1; n <= 3; n += 1) await publish(n);
+
+    await waitFor(() => (flaky.received.length === 3 ? true : undefined), { what: 'the flaky subscriber to catch up' });
+    expect(flaky.received.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(flaky.attempts()).toBe(6);
+  });
+
+  it('when one subscriber is slow and another is down, then a healthy one is not delayed', async () => {
+    const slow = await startSubscriber(() => ({ status: 200, delayMs: 1_000 }));
+    const healthy = await startSubscriber();
+    running.push({ stop: slow.close }, { stop: healthy.close });
+    await startDelivery([
+      { name: 'slow', url: slow.url },
+      { name: 'down', url: 'http://127.0.0.1:9/events' },
+      { name: 'healthy', url: healthy.url },
+    ]);
+
+    for (let n = 1; n <= 10; n += 1) await publish(n);
+    await waitFor(() => (healthy.received.length === 10 ? true : undefined), { what: 'the healthy subscriber' });
+
+    // The slow one needs 10 s for these: the healthy one got everything while it was still busy.
+    expect(slow.received.length).toBeLessThan(10);
+  });
+
+  it('when a subscriber does not answer in time, then the delivery times out and is retried', async () => {
+    const hanging = await startSubscriber((_event, attempt) => ({ status: 200, delayMs: attempt === 1 ? 3_000 : 0 }));
+    running.push({ stop: hanging.close });
+    await startDelivery([{ name: 'hanging', url: hanging.url }], { timeoutMs: 200 });
+
+    await publish(1);
+
+    await waitFor(() => (hanging.attempts() >= 2 && hanging.received.some((e) => e.seq === 1) ? true : undefined), { what: 'a retry after the timeout' });
+  });
+
+  it('when the bus restarts, then each subscriber resumes from its saved cursor', async () => {
+    const subscriber = await startSubscriber();
+    running.push({ stop: subscriber.close });
+    const first = await startDelivery([{ name: 's', url: subscriber.url }]);
+    for (let n = 1; n <= 5; n += 1) await publish(n);
+    await waitFor(() => (subscriber.received.length === 5 ? true : undefined));
+    await first.delivery.stop();
+    running.splice(running.indexOf(first.delivery), 1);
+
+    for (let n = 6; n <= 8; n += 1) await publish(n);
+    await startDelivery([{ name: 's', url: subscriber.url }]);
+
+    await waitFor(() => (subscriber.received.length === 8 ? true : undefined), { what: 'events 6-8' });
+    expect(subscriber.received.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('when a subscriber acknowledges that it already has later events, then those are skipped', async () => {
+    for (let n = 1; n <= 10; n += 1) await publish(n);
+    const caughtUp = await startSubscriber(() => ({ status: 200, body: { status: 'duplicate', lastSeq: 10 } }));
+    running.push({ stop: caughtUp.close });
+
+    const { cursors } = await startDelivery([{ name: 'caught-up', url: caughtUp.url }]);
+
+    await waitFor(() => (cursors.get('caught-up') === 10 ? true : undefined), { what: 'the cursor to jump to 10' });
+    expect(caughtUp.received.map((e) => e.seq)).toEqual([1]);
+  });
+});

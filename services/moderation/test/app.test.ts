@@ -1,0 +1,57 @@
+import type { EventServiceDeps } from '@blog/common';
+import { createEventServiceDeps, makeTempDir, startEventBus, type ServiceProcess } from '@blog/testing';
+import type { Express } from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createModerationApp } from '../src/app.js';
+import { createModerationProjection, type ModerationState } from '../src/domain/moderation.js';
+
+describe('moderation API', () => {
+  let bus: ServiceProcess & { destroy: () => Promise<void> };
+  let dir: Awaited<ReturnType<typeof makeTempDir>>;
+  let deps: EventServiceDeps<ModerationState>;
+  let app: Express;
+
+  beforeAll(async () => {
+    bus = await startEventBus();
+    dir = await makeTempDir();
+    deps = await createEventServiceDeps(createModerationProjection(['orange']), { busUrl: bus.url, dataDir: dir.path });
+    app = createModerationApp(deps);
+  });
+  afterAll(async () => {
+    await deps.projection.close();
+    await bus.destroy();
+    await dir.remove();
+  });
+
+  it('when CommentCreated is delivered (twice), then exactly one CommentModerated with the verdict is in the log', async () => {
+    await deps.bus.publish({ type: 'PostCreated', data: { id: 'm-p1', title: 't' } });
+    const created = await deps.bus.publish({ type: 'CommentCreated', data: { id: 'm-c1', postId: 'm-p1', content: 'Orange juice', status: 'pending' } });
+
+    expect((await request(app).post('/events').send(created)).body).toEqual({ status: 'applied', lastSeq: created.seq });
+    expect((await request(app).post('/events').send(created)).body).toEqual({ status: 'duplicate', lastSeq: created.seq });
+
+    const log = (await (await fetch(`${bus.url}/events`)).json()) as Array<{ type: string; data: object }>;
+    expect(log.filter((event) => event.type === 'CommentModerated')).toEqual([
+      expect.objectContaining({ data: { id: 'm-c1', postId: 'm-p1', content: 'Orange juice', status: 'rejected' } }),
+    ]);
+  });
+
+  it('when moderation loses its state and sees the comment again, then the bus still keeps one verdict', async () => {
+    const freshDir = await makeTempDir();
+    const fresh = await createEventServiceDeps(createModerationProjection(['orange']), { busUrl: bus.url, dataDir: freshDir.path });
+
+    await fresh.projection.catchUp();
+
+    const log = (await (await fetch(`${bus.url}/events`)).json()) as Array<{ type: string }>;
+    expect(log.filter((event) => event.type === 'CommentModerated')).toHaveLength(1);
+    await fresh.projection.close();
+    await freshDir.remove();
+  });
+
+  it('only exposes the internal routes', async () => {
+
+    expect((await request(app).get('/posts')).status).toBe(404);
+    expect((await request(app).get('/healthz')).status).toBe(200);
+  });
+});

@@ -1,0 +1,87 @@
+import type { EventServiceDeps } from '@blog/common';
+import { createEventServiceDeps, makeTempDir, startEventBus, type ServiceProcess } from '@blog/testing';
+import type { Express } from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createQueryApp } from '../src/app.js';
+import { queryProjection, type QueryView } from '../src/domain/query-view.js';
+
+describe('query API', () => {
+  let bus: ServiceProcess & { destroy: () => Promise<void> };
+  let dir: Awaited<ReturnType<typeof makeTempDir>>;
+  let deps: EventServiceDeps<QueryView>;
+  let app: Express;
+
+  beforeAll(async () => {
+    bus = await startEventBus();
+    dir = await makeTempDir();
+    deps = await createEventServiceDeps(queryProjection, { busUrl: bus.url, dataDir: dir.path });
+    app = createQueryApp(deps);
+  });
+  afterAll(async () => {
+    await deps.projection.close();
+    await bus.destroy();
+    await dir.remove();
+  });
+
+  it('when events are delivered, then GET /posts shows posts with their comments in the classic shape', async () => {
+    const post = await deps.bus.publish({ type: 'PostCreated', data: { id: 'q-p1', title: 'Query me' } });
+    const comment = await deps.bus.publish({ type: 'CommentCreated', data: { id: 'q-c1', postId: 'q-p1', content: 'hi', status: 'pending' } });
+    const update = await deps.bus.publish({ type: 'CommentUpdated', data: { id: 'q-c1', postId: 'q-p1', content: 'hi', status: 'approved' } });
+
+    for (const event of [post, comment, update]) expect((await request(app).post('/events').send(event)).status).toBe(200);
+
+    const response = await request(app).get('/posts');
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toMatch(/application\/json/);
+    expect(response.body).toEqual({ 'q-p1': { id: 'q-p1', title: 'Query me', comments: [{ id: 'q-c1', content: 'hi', status: 'approved' }] } });
+  });
+
+  it('when a delivery skips ahead, then the missing events are pulled from the bus first', async () => {
+    await deps.bus.publish({ type: 'PostCreated', data: { id: 'q-gap', title: 'Missed' } });
+    const later = await deps.bus.publish({ type: 'CommentCreated', data: { id: 'q-gap-c', postId: 'q-gap', content: 'after the gap', status: 'pending' } });
+
+    const response = await request(app).post('/events').send(later);
+
+    expect(response.body).toEqual({ status: 'applied', lastSeq: later.seq });
+    expect((await request(app).get('/posts')).body['q-gap']).toEqual({ id: 'q-gap', title: 'Missed', comments: [{ id: 'q-gap-c', content: 'after the gap', status: 'pending' }] });
+  });
+
+  it('when a delivery claims a sequence the bus does not have, then 503 and nothing changes', async () => {
+    const before = (await request(app).get('/posts')).body as object;
+
+    const response = await request(app).post('/events').send({ id: 'forged', seq: 1_000_000, type: 'PostCreated', data: { id: 'forged', title: 'nope' } });
+
+    expect(response.status).toBe(503);
+    expect(response.body.error.code).toBe('events_missing');
+    expect((await request(app).get('/posts')).body).toEqual(before);
+  });
+
+  it.each([
+    ['a body without seq', { type: 'PostCreated', data: { id: 'x', title: 'x' } }],
+    ['a negative seq', { id: 'e', seq: -1, type: 'PostCreated', data: { id: 'x', title: 'x' } }],
+    ['a non-string type', { id: 'e', seq: 1, type: 5, data: {} }],
+  ])('when the delivery has %s, then 400', async (_case, body) => {
+    const response = await request(app).post('/events').send(body);
+
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe('invalid_request');
+  });
+
+  it('when a known event type carries invalid data, then 400 invalid_event and it is not applied', async () => {
+    const next = deps.projection.lastSeq + 1;
+
+    const response = await request(app).post('/events').send({ id: 'bad', seq: next, type: 'PostCreated', data: { id: 'x' } });
+
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe('invalid_event');
+    expect(deps.projection.lastSeq).toBe(next - 1);
+  });
+
+  it('reports its progress in /metrics', async () => {
+    const metrics = await request(app).get('/metrics');
+
+    expect(metrics.text).toMatch(new RegExp(`projection_last_seq\\{service="test"\\} ${deps.projection.lastSeq}`));
+    expect(metrics.text).toContain('projection_events_total{type="PostCreated",outcome="applied",service="test"}');
+  });
+});
