@@ -65,7 +65,7 @@ describe('posts API', () => {
     ])('when the body has %s, then 400 and nothing is created', async (_case, body, code) => {
       const before = (await request(app).get('/posts')).body as object;
 
-      const response = await request(app).post('/posts/create').send(body as object);
+      const response = await request(app).post('/posts/create').send(body);
 
       expect(response.status).toBe(400);
       expect(response.body).toMatchObject({ error: { code, message: expect.any(String) } });
