@@ -7,7 +7,8 @@ const services = ['event-bus', 'posts', 'comments', 'query', 'moderation'];
 
 const commands = services.map((name) => ({
   name,
-  command: `node ${watch ? '--watch ' : ''}services/${name}/dist/index.js`,
+  // exec: the shell concurrently starts is replaced, so signals reach node and its exit code is ours.
+  command: `exec node ${watch ? '--watch ' : ''}services/${name}/dist/index.js`,
 }));
 if (watch) commands.unshift({ name: 'tsc', command: 'tsc --build --watch --preserveWatchOutput' });
 

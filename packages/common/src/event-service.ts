@@ -65,7 +65,12 @@ export async function runEventService<S, Extra extends z.ZodObject = z.ZodObject
   const metrics = createMetricsRegistry(options.service);
   const lifecycle = new Lifecycle();
   const bus = createBusClient({ baseUrl: config.EVENT_BUS_URL, timeoutMs: config.BUS_TIMEOUT_MS });
-  const projection = await Projection.open({ spec, dataDir: config.DATA_DIR, bus, logger, metrics, snapshotEvery: config.SNAPSHOT_EVERY });
+  const projection = await Projection.open({ spec, dataDir: config.DATA_DIR, bus, logger, metrics, snapshotEvery: config.SNAPSHOT_EVERY }).catch(
+    (error: unknown) => {
+      logger.fatal({ err: error, dataDir: config.DATA_DIR }, `cannot load the state: ${(error as Error).message}`);
+      process.exit(1);
+    },
+  );
 
   const app = options.createApp({ logger, metrics, lifecycle, bus, projection });
   const catchingUp = new AbortController();

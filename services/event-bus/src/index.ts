@@ -16,8 +16,14 @@ try {
 const logger = createLogger('event-bus', config.LOG_LEVEL);
 const metrics = createMetricsRegistry('event-bus');
 const lifecycle = new Lifecycle();
-const log = await EventLog.open(config.DATA_DIR, logger);
-const cursors = await SubscriberCursors.open(config.DATA_DIR, config.SUBSCRIBERS.map((s) => s.name));
+// A damaged log or an unwritable DATA_DIR must stop the start with a clear message.
+const [log, cursors] = await Promise.all([
+  EventLog.open(config.DATA_DIR, logger),
+  SubscriberCursors.open(config.DATA_DIR, config.SUBSCRIBERS.map((s) => s.name)),
+]).catch((error: unknown) => {
+  logger.fatal({ err: error, dataDir: config.DATA_DIR }, `cannot open the event log: ${(error as Error).message}`);
+  process.exit(1);
+});
 const delivery = new Delivery({
   log,
   cursors,
