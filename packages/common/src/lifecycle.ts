@@ -66,8 +66,11 @@ export async function startServer({ app, port, host, logger, lifecycle, onStop }
     stopping ??= (async () => {
       lifecycle.markStopping();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // close() only drops the keep-alive connections idle right now; one whose request is still in
+      // flight turns idle after its response and would hold close() until keepAliveTimeout.
+      const sweep = setInterval(() => server.closeIdleConnections(), 25);
       await closed;
+      clearInterval(sweep);
       await onStop?.();
     })();
     return stopping;

@@ -8,7 +8,8 @@ export function createPostsApp({ logger, metrics, lifecycle, bus, projection }: 
       res.json(Object.fromEntries(projection.state.posts));
     });
 
-    // 201 means the event is durably in the log; if the bus cannot say so, nothing happened (503).
+    // 201 means the event is durably in the log. 503 means the bus could not confirm it: usually
+    // nothing was stored, but a bus that dies between its fsync and its answer leaves the post in.
     app.post('/posts/create', async (req, res) => {
       const { title } = parseBody(CreatePostBody, req);
       const stored = await bus.publish(postCreated(title));

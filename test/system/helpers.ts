@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import { waitFor, type ServiceProcess, type Stack } from '@blog/testing';
+
+/** Black-box helpers: plain HTTP against the real processes of a `startStack()` stack. */
+
+export type CommentStatus = 'pending' | 'approved' | 'rejected';
+
+export interface CommentView {
+  id: string;
+  content: string;
+  status: CommentStatus;
+}
+
+export interface PostView {
+  id: string;
+  title: string;
+  comments: CommentView[];
+}
+
+export interface StoredEvent {
+  id: string;
+  seq: number;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+export interface HttpResult<T = unknown> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** Convergence waits: bounded, generous enough for a loaded CI machine. */
+export const CONVERGE_MS = 30_000;
+
+/** A short random suffix so that every test creates data no other test (or run) has. */
+export const unique = (label: string): string => `${label} ${randomUUID().slice(0, 8)}`;
+
+/** One HTTP call; the body is parsed as JSON when it is JSON, else kept as text. */
+export async function http<T = unknown>(method: 'GET' | 'POST', url: string, body?: unknown): Promise<HttpResult<T>> {
+  const response = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(15_000),
+  });
+  const text = await response.text();
+  let parsed: unknown = text;
+  if ((response.headers.get('content-type') ?? '').includes('json')) parsed = JSON.parse(text);
+  return { status: response.status, body: parsed as T, headers: response.headers };
+}
+
+export const createPost = (stack: Stack, title: string) => http<{ id: string; title: string }>('POST', `${stack.posts.url}/posts/create`, { title });
+
+export const createComment = (stack: Stack, postId: string, content: string) =>
+  http<CommentView[]>('POST', `${stack.comments.url}/posts/${encodeURIComponent(postId)}/comments`, { content });
+
+export async function getJson<T>(url: string): Promise<T> {
+  const { status, body } = await http<T>('GET', url);
+  if (status !== 200) throw new Error(`GET ${url} answered ${status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+export const postsOfPostsService = (stack: Stack) => getJson<Record<string, { id: string; title: string }>>(`${stack.posts.url}/posts`);
+export const queryView = (stack: Stack) => getJson<Record<string, PostView>>(`${stack.query.url}/posts`);
+export const commentsOfPost = (stack: Stack, postId: string) => getJson<CommentView[]>(`${stack.comments.url}/posts/${encodeURIComponent(postId)}/comments`);
+
+/** The whole bus log, read page by page through `GET /events?after=N&limit=M`. */
+export async function readAllEvents(bus: ServiceProcess, pageSize = 100): Promise<StoredEvent[]> {
+  const events: StoredEvent[] = [];
+  for (let page = 0; page < 10_000; page += 1) {
+    const batch = await getJson<StoredEvent[]>(`${bus.url}/events?after=${events.length}&limit=${pageSize}`);
+    if (batch.length === 0) return events;
+    if (batch.length > pageSize) throw new Error(`asked for ${pageSize} events, got ${batch.length}`);
+    // Paging by `after=events.length` is only right if the numbering has no gaps: checked by the caller.
+    events.push(...batch);
+  }
+  throw new Error('the event log did not end after 10,000 pages');
+}
+
+/** The status moderation must give this content (the default blocked word is "orange", any case). */
+export const expectedVerdict = (content: string): CommentStatus => (/orange/i.test(content) ? 'rejected' : 'approved');
+
+/** Sorted copy, so that lists built by concurrent requests compare independent of arrival order. */
+export const byId = <T extends { id: string }>(items: readonly T[]): T[] => [...items].sort((a, b) => a.id.localeCompare(b.id));
+
+/** Ids that occur more than once. */
+export function duplicates(ids: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const id of ids) (seen.has(id) ? twice : seen).add(id);
+  return [...twice];
+}
+
+/**
+ * Waits until the stack has settled: query and posts know the same posts, no comment is pending in
+ * query, and comments' own view of every commented post agrees with query's. Returns query's view.
+ */
+export async function waitUntilSettled(stack: Stack, what = 'the stack to settle'): Promise<Record<string, PostView>> {
+  return waitFor(
+    async () => {
+      const [posts, view] = await Promise.all([postsOfPostsService(stack), queryView(stack)]);
+      const postIds = Object.keys(posts).sort();
+      if (JSON.stringify(postIds) !== JSON.stringify(Object.keys(view).sort())) return undefined;
+      const commented = Object.values(view).filter((post) => post.comments.length > 0);
+      if (commented.some((post) => post.comments.some((comment) => comment.status === 'pending'))) return undefined;
+      const ownViews = await Promise.all(commented.map((post) => commentsOfPost(stack, post.id)));
+      const agree = commented.every((post, i) => JSON.stringify(byId(post.comments)) === JSON.stringify(byId(ownViews[i]!)));
+      return agree ? view : undefined;
+    },
+    { timeoutMs: CONVERGE_MS, intervalMs: 100, what },
+  );
+}
+
+/**
+ * Reads until `done` holds (bounded by CONVERGE_MS) and returns the last value read either way, so
+ * that the test's own assertions on it fail with a readable diff instead of a bare timeout.
+ */
+export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
+  let last: T | undefined;
+  let seen = false;
+  try {
+    return await waitFor(
+      async () => {
+        last = await read();
+        seen = true;
+        return done(last) ? last : undefined;
+      },
+      { timeoutMs: CONVERGE_MS, intervalMs: 50, what },
+    );
+  } catch (error) {
+    if (!seen) throw error;
+    console.warn(`${(error as Error).message}; asserting on the last value read`);
+    return last as T;
+  }
+}
