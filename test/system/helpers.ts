@@ -3,19 +3,9 @@ import { waitFor, type ServiceProcess, type Stack } from '@blog/testing';
 
 /** Black-box helpers: plain HTTP against the real processes of a `startStack()` stack. */
 
-export type CommentStatus = 'pending' | 'approved' | 'rejected';
+import type { CommentStatus, CommentView, PostView } from '@blog/common';
 
-export interface CommentView {
-  id: string;
-  content: string;
-  status: CommentStatus;
-}
-
-export interface PostView {
-  id: string;
-  title: string;
-  comments: CommentView[];
-}
+export type { CommentStatus, CommentView, PostView };
 
 export interface StoredEvent {
   id: string;

@@ -1,3 +1,4 @@
+export * from './api.js';
 export * from './bus-client.js';
 export * from './config.js';
 export * from './errors.js';

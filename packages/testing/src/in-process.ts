@@ -1,3 +1,6 @@
+import type { Express } from 'express';
+import { startEventBus, type ServiceProcess } from './processes.js';
+import { makeTempDir } from './wait.js';
 import { createBusClient, createLogger, createMetricsRegistry, Lifecycle, Projection, type EventServiceDeps, type ProjectionSpec } from '@blog/common';
 
 /**
@@ -11,4 +14,34 @@ export async function createEventServiceDeps<S>(spec: ProjectionSpec<S>, { busUr
   const projection = await Projection.open({ spec, dataDir, bus, logger, metrics });
   const lifecycle = new Lifecycle();
   return { logger, metrics, lifecycle, bus, projection };
+}
+
+export interface AppUnderTest<S> {
+  /** A real event bus process with no subscribers: the service under test hears only what the test delivers. */
+  bus: ServiceProcess;
+  deps: EventServiceDeps<S>;
+  app: Express;
+  dataDir: string;
+  /** Closes the projection, stops the bus and deletes the data. */
+  close(): Promise<void>;
+}
+
+/** A service's app built in process on real dependencies, next to a real event bus: for supertest. */
+export async function startAppUnderTest<S>(spec: ProjectionSpec<S>, createApp: (deps: EventServiceDeps<S>) => Express): Promise<AppUnderTest<S>> {
+  const bus = await startEventBus();
+  const data = await makeTempDir();
+  const deps = await createEventServiceDeps(spec, { busUrl: bus.url, dataDir: data.path });
+  const underTest: AppUnderTest<S> = {
+    bus,
+    deps,
+    app: createApp(deps),
+    dataDir: data.path,
+    // Closes whatever deps the test left in place (a restart test swaps them).
+    close: async () => {
+      await underTest.deps.projection.close();
+      await bus.destroy();
+      await data.remove();
+    },
+  };
+  return underTest;
 }

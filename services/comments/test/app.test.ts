@@ -1,5 +1,5 @@
 import { limits, type EventServiceDeps } from '@blog/common';
-import { createEventServiceDeps, makeTempDir, startEventBus, type ServiceProcess } from '@blog/testing';
+import { createEventServiceDeps, makeTempDir, startAppUnderTest, type AppUnderTest } from '@blog/testing';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,22 +7,15 @@ import { createCommentsApp } from '../src/app.js';
 import { commentsProjection, type CommentsState } from '../src/domain/comments.js';
 
 describe('comments API', () => {
-  let bus: ServiceProcess & { destroy: () => Promise<void> };
-  let dir: Awaited<ReturnType<typeof makeTempDir>>;
+  let service: AppUnderTest<CommentsState>;
   let deps: EventServiceDeps<CommentsState>;
   let app: Express;
 
   beforeAll(async () => {
-    bus = await startEventBus();
-    dir = await makeTempDir();
-    deps = await createEventServiceDeps(commentsProjection, { busUrl: bus.url, dataDir: dir.path });
-    app = createCommentsApp(deps);
+    service = await startAppUnderTest(commentsProjection, createCommentsApp);
+    ({ deps, app } = service);
   });
-  afterAll(async () => {
-    await deps.projection.close();
-    await bus.destroy();
-    await dir.remove();
-  });
+  afterAll(() => service.close());
 
   /** A post that exists in the log; this bus has no subscribers, so comments only learns of it by asking. */
   async function existingPost(): Promise<string> {
@@ -32,7 +25,7 @@ describe('comments API', () => {
   }
 
   async function busLog(): Promise<Array<{ id: string; seq: number; type: string; data: Record<string, unknown> }>> {
-    return (await (await fetch(`${bus.url}/events`)).json()) as Array<{ id: string; seq: number; type: string; data: Record<string, unknown> }>;
+    return (await (await fetch(`${service.bus.url}/events`)).json()) as Array<{ id: string; seq: number; type: string; data: Record<string, unknown> }>;
   }
 
   describe('POST /posts/:id/comments', () => {

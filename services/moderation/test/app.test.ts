@@ -1,5 +1,5 @@
 import type { EventServiceDeps } from '@blog/common';
-import { createEventServiceDeps, makeTempDir, startEventBus, type ServiceProcess } from '@blog/testing';
+import { createEventServiceDeps, makeTempDir, startAppUnderTest, type AppUnderTest } from '@blog/testing';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,22 +7,15 @@ import { createModerationApp } from '../src/app.js';
 import { createModerationProjection, type ModerationState } from '../src/domain/moderation.js';
 
 describe('moderation API', () => {
-  let bus: ServiceProcess & { destroy: () => Promise<void> };
-  let dir: Awaited<ReturnType<typeof makeTempDir>>;
+  let service: AppUnderTest<ModerationState>;
   let deps: EventServiceDeps<ModerationState>;
   let app: Express;
 
   beforeAll(async () => {
-    bus = await startEventBus();
-    dir = await makeTempDir();
-    deps = await createEventServiceDeps(createModerationProjection(['orange']), { busUrl: bus.url, dataDir: dir.path });
-    app = createModerationApp(deps);
+    service = await startAppUnderTest(createModerationProjection(['orange']), createModerationApp);
+    ({ deps, app } = service);
   });
-  afterAll(async () => {
-    await deps.projection.close();
-    await bus.destroy();
-    await dir.remove();
-  });
+  afterAll(() => service.close());
 
   it('when CommentCreated is delivered (twice), then exactly one CommentModerated with the verdict is in the log', async () => {
     await deps.bus.publish({ type: 'PostCreated', data: { id: 'm-p1', title: 't' } });
@@ -31,7 +24,7 @@ describe('moderation API', () => {
     expect((await request(app).post('/events').send(created)).body).toEqual({ status: 'applied', lastSeq: created.seq });
     expect((await request(app).post('/events').send(created)).body).toEqual({ status: 'duplicate', lastSeq: created.seq });
 
-    const log = (await (await fetch(`${bus.url}/events`)).json()) as Array<{ type: string; data: object }>;
+    const log = (await (await fetch(`${service.bus.url}/events`)).json()) as Array<{ type: string; data: object }>;
     expect(log.filter((event) => event.type === 'CommentModerated')).toEqual([
       expect.objectContaining({ data: { id: 'm-c1', postId: 'm-p1', content: 'Orange juice', status: 'rejected' } }),
     ]);
@@ -39,11 +32,11 @@ describe('moderation API', () => {
 
   it('when moderation loses its state and sees the comment again, then the bus still keeps one verdict', async () => {
     const freshDir = await makeTempDir();
-    const fresh = await createEventServiceDeps(createModerationProjection(['orange']), { busUrl: bus.url, dataDir: freshDir.path });
+    const fresh = await createEventServiceDeps(createModerationProjection(['orange']), { busUrl: service.bus.url, dataDir: freshDir.path });
 
     await fresh.projection.catchUp();
 
-    const log = (await (await fetch(`${bus.url}/events`)).json()) as Array<{ type: string }>;
+    const log = (await (await fetch(`${service.bus.url}/events`)).json()) as Array<{ type: string }>;
     expect(log.filter((event) => event.type === 'CommentModerated')).toHaveLength(1);
     await fresh.projection.close();
     await freshDir.remove();

@@ -1,5 +1,5 @@
 import { limits, type EventServiceDeps } from '@blog/common';
-import { createEventServiceDeps, makeTempDir, startEventBus, type ServiceProcess } from '@blog/testing';
+import { createEventServiceDeps, makeTempDir, startAppUnderTest, type AppUnderTest } from '@blog/testing';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,22 +7,15 @@ import { createPostsApp } from '../src/app.js';
 import { postsProjection, type PostsState } from '../src/domain/posts.js';
 
 describe('posts API', () => {
-  let bus: ServiceProcess & { destroy: () => Promise<void> };
-  let dir: Awaited<ReturnType<typeof makeTempDir>>;
+  let service: AppUnderTest<PostsState>;
   let deps: EventServiceDeps<PostsState>;
   let app: Express;
 
   beforeAll(async () => {
-    bus = await startEventBus();
-    dir = await makeTempDir();
-    deps = await createEventServiceDeps(postsProjection, { busUrl: bus.url, dataDir: dir.path });
-    app = createPostsApp(deps);
+    service = await startAppUnderTest(postsProjection, createPostsApp);
+    ({ deps, app } = service);
   });
-  afterAll(async () => {
-    await deps.projection.close();
-    await bus.destroy();
-    await dir.remove();
-  });
+  afterAll(() => service.close());
 
   const uniqueTitle = () => `post ${Math.random().toString(36).slice(2)}`;
 
@@ -35,7 +28,7 @@ describe('posts API', () => {
       expect(response.status).toBe(201);
       expect(response.body).toEqual({ id: expect.any(String), title });
       expect((await request(app).get('/posts')).body[response.body.id]).toEqual({ id: response.body.id, title });
-      const log = (await (await fetch(`${bus.url}/events`)).json()) as Array<{ type: string; data: unknown }>;
+      const log = (await (await fetch(`${service.bus.url}/events`)).json()) as Array<{ type: string; data: unknown }>;
       expect(log).toContainEqual(expect.objectContaining({ type: 'PostCreated', data: { id: response.body.id, title } }));
     });
 
@@ -135,7 +128,7 @@ describe('posts API', () => {
     const created = (await request(app).post('/posts/create').send({ title: uniqueTitle() })).body as { id: string };
     await deps.projection.close();
 
-    deps = await createEventServiceDeps(postsProjection, { busUrl: 'http://127.0.0.1:9', dataDir: dir.path });
+    service.deps = deps = await createEventServiceDeps(postsProjection, { busUrl: 'http://127.0.0.1:9', dataDir: service.dataDir });
     app = createPostsApp(deps);
 
     expect((await request(app).get('/posts')).body[created.id]).toEqual(created);

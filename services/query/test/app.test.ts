@@ -1,5 +1,5 @@
 import type { EventServiceDeps } from '@blog/common';
-import { createEventServiceDeps, makeTempDir, startEventBus, type ServiceProcess } from '@blog/testing';
+import { startAppUnderTest, type AppUnderTest } from '@blog/testing';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,22 +7,15 @@ import { createQueryApp } from '../src/app.js';
 import { queryProjection, type QueryView } from '../src/domain/query-view.js';
 
 describe('query API', () => {
-  let bus: ServiceProcess & { destroy: () => Promise<void> };
-  let dir: Awaited<ReturnType<typeof makeTempDir>>;
+  let service: AppUnderTest<QueryView>;
   let deps: EventServiceDeps<QueryView>;
   let app: Express;
 
   beforeAll(async () => {
-    bus = await startEventBus();
-    dir = await makeTempDir();
-    deps = await createEventServiceDeps(queryProjection, { busUrl: bus.url, dataDir: dir.path });
-    app = createQueryApp(deps);
+    service = await startAppUnderTest(queryProjection, createQueryApp);
+    ({ deps, app } = service);
   });
-  afterAll(async () => {
-    await deps.projection.close();
-    await bus.destroy();
-    await dir.remove();
-  });
+  afterAll(() => service.close());
 
   it('when events are delivered, then GET /posts shows posts with their comments in the classic shape', async () => {
     const post = await deps.bus.publish({ type: 'PostCreated', data: { id: 'q-p1', title: 'Query me' } });

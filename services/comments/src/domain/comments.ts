@@ -2,18 +2,14 @@ import {
   derivedEventId,
   isStatusAdvance,
   newId,
-  type CommentStatus,
+  type CommentView,
   type EventEnvelope,
   type EventOf,
   type ProjectionSpec,
   type PublishRequest,
 } from '@blog/common';
 
-export interface Comment {
-  id: string;
-  content: string;
-  status: CommentStatus;
-}
+export type Comment = CommentView;
 
 export interface CommentsState {
   /** Posts we know exist: a comment is accepted only for one of these. */

@@ -1,9 +1,4 @@
-import { newId, type EventEnvelope, type EventOf, type ProjectionSpec } from '@blog/common';
-
-export interface Post {
-  id: string;
-  title: string;
-}
+import { newId, type EventEnvelope, type EventOf, type Post, type ProjectionSpec } from '@blog/common';
 
 export interface PostsState {
   posts: Map<string, Post>;

@@ -1,16 +1,4 @@
-import { isStatusAdvance, type CommentStatus, type EventEnvelope, type ProjectionSpec } from '@blog/common';
-
-export interface CommentView {
-  id: string;
-  content: string;
-  status: CommentStatus;
-}
-
-export interface PostView {
-  id: string;
-  title: string;
-  comments: CommentView[];
-}
+import { isStatusAdvance, type CommentView, type EventEnvelope, type PostView, type ProjectionSpec } from '@blog/common';
 
 /** The read model behind GET /posts, built only from events. */
 export interface QueryView {
