@@ -1,23 +1,43 @@
-// `pnpm start` (and `pnpm dev` with --watch): every service in one terminal, logs prefixed by name.
-// Ctrl-C sends SIGINT to all of them; each shuts down gracefully.
+// `pnpm start` (and `pnpm dev` with --watch): every service plus the gateway on http://localhost:3000
+// in one terminal, logs prefixed by name. Ctrl-C sends SIGINT to all; each shuts down gracefully.
+//   DATA_ROOT   where each service keeps its data (default .data); <DATA_ROOT>/<name>.pid holds its pid
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import concurrently from 'concurrently';
 
 const watch = process.argv.includes('--watch');
+const dataRoot = process.env.DATA_ROOT ?? '.data';
 const services = ['event-bus', 'posts', 'comments', 'query', 'moderation'];
 
-const commands = services.map((name) => ({
+// In watch mode Vite serves the client (with hot reload) behind the gateway; otherwise the gateway
+// serves the production build.
+const gatewayEnv = watch
+  ? { UPSTREAMS: 'posts-clusterip-srv=http://localhost:4000,comments-srv=http://localhost:4001,query-srv=http://localhost:4002,client-srv=http://127.0.0.1:5173' }
+  : { CLIENT_DIR: 'client/dist' };
+
+const node = (name) => ({
   name,
   // exec: the shell concurrently starts is replaced, so signals reach node and its exit code is ours.
   command: `exec node ${watch ? '--watch ' : ''}services/${name}/dist/index.js`,
-}));
-if (watch) commands.unshift({ name: 'tsc', command: 'tsc --build --watch --preserveWatchOutput' });
+  env: { DATA_DIR: path.join(dataRoot, name), ...(name === 'gateway' ? gatewayEnv : {}) },
+});
 
-const { result } = concurrently(commands, {
+const commands = [...services, 'gateway'].map(node);
+if (watch) {
+  commands.unshift({ name: 'tsc', command: 'exec tsc --build --watch --preserveWatchOutput' });
+  commands.push({ name: 'client', command: 'exec pnpm --filter @blog/client dev' });
+}
+
+const { result, commands: started } = concurrently(commands, {
   prefix: '{name}',
-  prefixColors: ['blue', 'green', 'magenta', 'cyan', 'yellow', 'gray'],
+  prefixColors: ['blue', 'green', 'magenta', 'cyan', 'yellow', 'white', 'gray', 'red'],
   killOthersOn: ['failure'],
   killSignal: 'SIGTERM',
 });
+
+mkdirSync(dataRoot, { recursive: true });
+for (const command of started) if (command.pid) writeFileSync(path.join(dataRoot, `${command.name}.pid`), `${command.pid}\n`);
+console.log(`\n  The blog: http://localhost:3000\n`);
 
 result.then(
   () => process.exit(0),

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { commentStatuses } from './contract.js';
 import { commentContent, entityId, postTitle } from './limits.js';
 
 /**
@@ -8,14 +9,7 @@ import { commentContent, entityId, postTitle } from './limits.js';
  * never disagree on a shape.
  */
 
-export const commentStatuses = ['pending', 'approved', 'rejected'] as const;
-export const CommentStatus = z.enum(commentStatuses);
-export type CommentStatus = z.infer<typeof CommentStatus>;
-
-/** A status only moves forward: pending is the only state that can still change. */
-export function isStatusAdvance(from: CommentStatus, to: CommentStatus): boolean {
-  return from === 'pending' && to !== 'pending';
-}
+const commentStatus = z.enum(commentStatuses);
 
 /** Event ids are chosen by the producer so that a retried publish is recognised as the same event. */
 export const eventId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 letters, digits or . _ : -');
@@ -25,7 +19,7 @@ const commentFields = {
   id: entityId,
   postId: entityId,
   content: commentContent,
-  status: CommentStatus,
+  status: commentStatus,
 };
 
 export const PostCreated = z.strictObject({

@@ -2,7 +2,7 @@ import express, { type Express, type Request } from 'express';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { AppError, createErrorHandler, notFoundHandler } from './errors.js';
-import { limits } from './limits.js';
+import { limits } from './contract.js';
 import { requestLogging, type Logger } from './logging.js';
 import { httpMetrics } from './metrics.js';
 import type { Lifecycle } from './lifecycle.js';

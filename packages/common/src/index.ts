@@ -1,4 +1,4 @@
-export * from './api.js';
+export * from './contract.js';
 export * from './bus-client.js';
 export * from './config.js';
 export * from './errors.js';

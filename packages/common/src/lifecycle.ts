@@ -8,12 +8,18 @@ export type LifecycleState = 'starting' | 'ready' | 'stopping' | 'failed';
 /** What /healthz and /readyz report: one small state machine per process. */
 export class Lifecycle {
   state: LifecycleState = 'starting';
+  private readonly stoppingListeners: Array<() => void> = [];
 
   markReady(): void {
     if (this.state === 'starting') this.state = 'ready';
   }
   markStopping(): void {
     if (this.state !== 'failed') this.state = 'stopping';
+    for (const listener of this.stoppingListeners.splice(0)) listener();
+  }
+  /** Long-lived work (e.g. event streams) that must end for the server to close. */
+  onStopping(listener: () => void): void {
+    this.stoppingListeners.push(listener);
   }
   /** Something the process cannot recover from by itself (a failed disk write): restart it. */
   markFailed(): void {
@@ -42,9 +48,11 @@ export interface StartServerOptions {
   lifecycle: Lifecycle;
   /** Runs after the HTTP server has closed: stop background work, flush state. */
   onStop?: () => Promise<void>;
+  /** After this long, connections still open (streams, proxied streams) are cut so shutdown can finish. */
+  drainTimeoutMs?: number;
 }
 
-export async function startServer({ app, port, host, logger, lifecycle, onStop }: StartServerOptions): Promise<RunningServer> {
+export async function startServer({ app, port, host, logger, lifecycle, onStop, drainTimeoutMs = 5_000 }: StartServerOptions): Promise<RunningServer> {
   const server = http.createServer(app);
   // Longer than common proxies' idle timeouts, so they never reuse a connection we just closed.
   server.keepAliveTimeout = 65_000;
@@ -69,8 +77,10 @@ export async function startServer({ app, port, host, logger, lifecycle, onStop }
       // close() only drops the keep-alive connections idle right now; one whose request is still in
       // flight turns idle after its response and would hold close() until keepAliveTimeout.
       const sweep = setInterval(() => server.closeIdleConnections(), 25);
+      const cut = setTimeout(() => server.closeAllConnections(), drainTimeoutMs);
       await closed;
       clearInterval(sweep);
+      clearTimeout(cut);
       await onStop?.();
     })();
     return stopping;

@@ -1,12 +1,6 @@
 import { z } from 'zod';
 
-/** Documented input limits (README, "Limits"). One place, so the API and the events agree. */
-export const limits = {
-  titleMaxLength: 200,
-  contentMaxLength: 2000,
-  bodyMaxBytes: 100 * 1024,
-  idMaxLength: 64,
-} as const;
+import { limits } from './contract.js';
 
 /** Ids of posts and comments: what our services generate, and nothing that can hurt a path or a map. */
 export const entityId = z

@@ -61,6 +61,7 @@ export class Projection<S> {
   private readonly snapshotEvery: number;
   private readonly pageSize: number;
   private readonly appliedTotal: Counter<'type' | 'outcome'>;
+  private readonly appliedListeners = new Set<(event: EventEnvelope) => void>();
 
   private constructor(
     private readonly options: ProjectionOptions<S>,
@@ -137,6 +138,12 @@ export class Projection<S> {
     return ack;
   }
 
+  /** Calls `listener` right after each event that changed the state; returns an unsubscribe function. */
+  onApplied(listener: (event: EventEnvelope) => void): () => void {
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
+  }
+
   /** Pulls and applies everything the bus has after `lastSeq` (on start, and to fill gaps). */
   catchUp(): Promise<void> {
     return this.exclusive(async () => {
@@ -186,6 +193,7 @@ export class Projection<S> {
     const changed = spec.apply(this.state, event);
     this.lastSeq = event.seq;
     this.appliedTotal.inc({ type: event.type, outcome: changed ? 'applied' : 'ignored' });
+    if (changed) for (const listener of this.appliedListeners) listener(event);
     if (!changed && reactions.length === 0) return { applied: false, durable: Promise.resolve() };
     const durable = this.journal.append([JSON.stringify(event)]);
     this.journalRecords += 1;

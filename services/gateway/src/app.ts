@@ -1,0 +1,86 @@
+import type { IncomingMessage } from 'node:http';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { AppError, createErrorHandler, requestLogging, type Lifecycle, type Logger } from '@blog/common';
+import type { RouteTable } from '@blog/routes';
+import express, { type Express } from 'express';
+import { createProxyServer } from 'http-proxy-3';
+
+export interface GatewayDeps {
+  logger: Logger;
+  lifecycle: Lifecycle;
+  routes: RouteTable;
+  /** Kubernetes Service name (as in the Ingress) → base URL reachable from here. */
+  upstreams: ReadonlyMap<string, string>;
+  /** Built client to serve for `clientService`, instead of proxying to it. */
+  clientDir?: string | undefined;
+  clientService?: string;
+}
+
+export interface Gateway {
+  app: Express;
+  /** WebSocket upgrades (Vite's hot reload in `pnpm dev`) follow the same routes. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  close(): void;
+}
+
+/**
+ * The public entry of `pnpm start` and compose: every request goes where the Ingress would send it.
+ * Bodies are streamed through untouched (no JSON parsing here), and so are server-sent events.
+ */
+export function createGateway({ logger, lifecycle, routes, upstreams, clientDir, clientService = 'client-srv' }: GatewayDeps): Gateway {
+  const missing = routes.routes.filter((route) => !upstreams.has(route.service) && !(clientDir && route.service === clientService));
+  if (missing.length > 0) throw new Error(`No upstream for ${missing.map((route) => route.service).join(', ')}: set UPSTREAMS (or CLIENT_DIR for ${clientService})`);
+
+  const proxy = createProxyServer({ xfwd: true });
+  proxy.on('error', (error, req, target) => {
+    const service = routes.match(new URL(req.url ?? '/', 'http://gateway').pathname)?.service ?? 'upstream';
+    logger.warn({ err: error, service, url: req.url }, 'upstream unreachable');
+    if ('writeHead' in target && !target.headersSent) {
+      target.writeHead(502, { 'content-type': 'application/json' });
+      target.end(JSON.stringify({ error: { code: 'upstream_unavailable', message: `The ${service} service is unreachable; try again shortly` } }));
+    } else {
+      target.destroy();
+    }
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestLogging(logger));
+  // The gateway's own probes, answered before routing (the client it stands in for would answer them too).
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/readyz', (_req, res) => {
+    res.status(lifecycle.isReady() ? 200 : 503).json({ status: lifecycle.isReady() ? 'ready' : 'not_ready' });
+  });
+
+  const serveClient = clientDir ? express.static(path.resolve(clientDir), { index: 'index.html', fallthrough: true }) : undefined;
+  app.use((req, res, next) => {
+    const route = routes.match(req.path);
+    if (!route) return next(new AppError({ status: 404, code: 'not_found', message: `No route for ${req.path}` }));
+    if (serveClient && route.service === clientService) return serveClient(req, res, next);
+    proxy.web(req, res, { target: upstreams.get(route.service)! });
+  });
+  // The client is a single-page app: any other page it links to is its index.html.
+  if (clientDir) {
+    app.get('/{*path}', (req, res, next) => {
+      if (!req.accepts('html')) return next();
+      res.sendFile(path.resolve(clientDir, 'index.html'));
+    });
+  }
+  app.use((req, _res, next) => next(new AppError({ status: 404, code: 'not_found', message: `No route for ${req.method} ${req.path}` })));
+  app.use(createErrorHandler(logger));
+
+  return {
+    app,
+    upgrade(req, socket, head) {
+      const route = routes.match(new URL(req.url ?? '/', 'http://gateway').pathname);
+      const target = route && upstreams.get(route.service);
+      if (!target) {
+        socket.destroy();
+        return;
+      }
+      proxy.ws(req, socket, head, { target });
+    },
+    close: () => proxy.close(),
+  };
+}
