@@ -10,7 +10,7 @@ export default tseslint.config(
     languageOptions: {
       globals: globals.node,
       parserOptions: {
-        project: ['./tsconfig.tests.json', './packages/*/tsconfig.json', './services/*/tsconfig.json'],
+        project: ['./tsconfig.tests.json', './packages/*/tsconfig.json', './services/*/tsconfig.json', './client/tsconfig.json'],
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -21,6 +21,11 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       eqeqeq: 'error',
     },
+  },
+  {
+    // The browser app runs in a page, not in Node.
+    files: ['client/**/*.{ts,tsx}'],
+    languageOptions: { globals: globals.browser },
   },
   {
     // supertest's response.body is `any` by design; tests assert its shape instead.

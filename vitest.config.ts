@@ -19,6 +19,29 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 60_000,
           fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        // The real `pnpm start` stack on its fixed ports, in Chromium: after everything else.
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        // The browser app: its own Vite config (React plugin) and a DOM.
+        extends: './client/vite.config.ts',
+        test: {
+          name: 'client',
+          root: './client',
+          include: ['src/**/*.test.{ts,tsx}'],
+          environment: 'jsdom',
+          setupFiles: ['./src/test-setup.ts'],
         },
       },
     ],

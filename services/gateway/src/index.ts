@@ -21,7 +21,7 @@ try {
   process.exit(1);
 }
 
-const running = await startServer({ app: gateway.app, port: config.PORT, host: config.HOST, logger, lifecycle, onStop: async () => gateway.close() });
-running.server.on('upgrade', gateway.upgrade);
+const running = await startServer({ app: gateway.app, port: config.PORT, host: config.HOST, logger, lifecycle, onStop: () => Promise.resolve(gateway.close()) });
+running.server.on('upgrade', (req, socket, head) => gateway.upgrade(req, socket, head));
 exitOnSignals(running, logger, config.SHUTDOWN_TIMEOUT_MS);
 lifecycle.markReady();

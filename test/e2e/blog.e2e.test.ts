@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { makeTempDir, repoRoot, waitFor } from '@blog/testing';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The whole app in a real browser: Debian's Chromium, driven by playwright-core, against the real
+ * `pnpm start` stack (built services, gateway and client on http://localhost:3000), with its data in
+ * a temporary DATA_ROOT. Screenshots of each step go to artifacts/e2e/ (git-ignored, kept by CI).
+ */
+
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const baseUrl = 'http://localhost:3000';
+const screenshots = path.join(repoRoot, 'artifacts', 'e2e');
+// CI must run this; on a machine without Chromium it is skipped with a reason (see README).
+const runnable = existsSync(chromiumPath) || process.env.CI === 'true';
+
+describe.runIf(runnable)('the blog in a browser', () => {
+  let stack: ChildProcess;
+  let output = '';
+  let data: Awaited<ReturnType<typeof makeTempDir>>;
+  let browser: Browser;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    data = await makeTempDir('blog-e2e-');
+    await mkdir(screenshots, { recursive: true });
+    stack = spawn(process.execPath, ['scripts/start.mjs'], {
+      cwd: repoRoot,
+      env: { ...process.env, DATA_ROOT: data.path, LOG_LEVEL: 'warn', FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000));
+    stack.stdout!.on('data', keep);
+    stack.stderr!.on('data', keep);
+    for (const port of [4005, 4000, 4001, 4002, 4003, 3000]) {
+      await waitFor(async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok ? true : undefined), { timeoutMs: 30_000, what: `port ${port} to be ready:\n${output}` });
+    }
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (stack && stack.exitCode === null) {
+      const exited = new Promise((resolve) => stack.once('exit', resolve));
+      stack.kill('SIGINT');
+      await exited;
+    }
+    await data?.remove();
+  }, 30_000);
+
+  async function openPage(name: string): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 430, height: 900 } });
+    page.on('pageerror', (error) => pageErrors.push(`${name}: ${error.message}`));
+    await page.goto(baseUrl);
+    return page;
+  }
+
+  const shoot = (page: Page, step: string) => page.screenshot({ path: path.join(screenshots, `${step}.png`), fullPage: true });
+  const postCard = (page: Page, title: string) => page.getByRole('article').filter({ has: page.getByRole('heading', { name: title }) });
+
+  async function comment(page: Page, title: string, content: string) {
+    const card = postCard(page, title);
+    await card.getByLabel('Add a comment').fill(content);
+    await card.getByLabel('Add a comment').press('Enter');
+  }
+
+  it('creates a post, moderates comments live, shares them across tabs, and shows when query is down', async () => {
+    const title = `A post from the browser ${Date.now().toString(36)}`;
+    const first = await openPage('first');
+    await expect.poll(() => first.getByText('No posts yet').count()).toBe(1);
+    await shoot(first, '01-empty');
+
+    // Create a post: it appears without a reload.
+    await first.getByLabel('Post title').fill(title);
+    await first.getByRole('button', { name: 'Create post' }).click();
+    await postCard(first, title).waitFor();
+    await shoot(first, '02-post-created');
+
+    // "hello" shows at once as pending, then approved, with no reload.
+    await comment(first, title, 'hello');
+    await postCard(first, title).getByRole('listitem').filter({ hasText: /^hello$|awaiting moderation/ }).first().waitFor();
+    await postCard(first, title).getByRole('listitem').filter({ hasText: /^hello$/ }).waitFor({ timeout: 10_000 });
+    await shoot(first, '03-hello-approved');
+
+    // "Orange juice" is rejected.
+    await comment(first, title, 'Orange juice');
+    await postCard(first, title).getByText('This comment has been rejected').waitFor({ timeout: 10_000 });
+    await expect.poll(() => postCard(first, title).getByText('Orange juice').count()).toBe(0);
+    await shoot(first, '04-orange-rejected');
+
+    // A second tab sees what the first one does, live.
+    const second = await openPage('second');
+    await postCard(second, title).waitFor();
+    await comment(first, title, 'from the first tab');
+    await postCard(second, title).getByRole('listitem').filter({ hasText: /^from the first tab$/ }).waitFor({ timeout: 10_000 });
+    await shoot(second, '05-second-tab-live');
+
+    // Stop the query service: the page says so, with a way to retry, instead of going blank.
+    const queryPid = Number((await readFile(path.join(data.path, 'query.pid'), 'utf8')).trim());
+    process.kill(queryPid, 'SIGTERM');
+    await first.getByRole('alert').filter({ hasText: "Can't reach the server" }).waitFor({ timeout: 15_000 });
+    await expect.poll(() => first.getByRole('button', { name: 'Retry' }).count()).toBe(1);
+    await expect.poll(() => postCard(first, title).count()).toBe(1);
+    await shoot(first, '06-query-down');
+
+    expect(pageErrors).toEqual([]);
+  });
+});
