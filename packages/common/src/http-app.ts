@@ -20,6 +20,12 @@ export interface ServiceAppDeps {
 export function createServiceApp({ logger, metrics, lifecycle }: ServiceAppDeps, addRoutes: (app: Express) => void): Express {
   const app = express();
   app.disable('x-powered-by');
+  // Which service answered: lets anyone check, through any entry point, where a route leads.
+  const servedBy = String((logger.bindings() as { service?: unknown }).service ?? 'unknown');
+  app.use((_req, res, next) => {
+    res.setHeader('x-served-by', servedBy);
+    next();
+  });
   app.use(requestLogging(logger));
   app.use(httpMetrics(metrics));
 

@@ -46,6 +46,11 @@ export function createGateway({ logger, lifecycle, routes, upstreams, clientDir,
 
   const app = express();
   app.disable('x-powered-by');
+  // Proxied answers carry their service's own x-served-by; this one marks the gateway's.
+  app.use((_req, res, next) => {
+    res.setHeader('x-served-by', 'gateway');
+    next();
+  });
   app.use(requestLogging(logger));
   // The gateway's own probes, answered before routing (the client it stands in for would answer them too).
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
@@ -53,7 +58,10 @@ export function createGateway({ logger, lifecycle, routes, upstreams, clientDir,
     res.status(lifecycle.isReady() ? 200 : 503).json({ status: lifecycle.isReady() ? 'ready' : 'not_ready' });
   });
 
-  const serveClient = clientDir ? express.static(path.resolve(clientDir), { index: 'index.html', fallthrough: true }) : undefined;
+  // Standing in for the client Service, the gateway answers as it would.
+  const serveClient = clientDir
+    ? express.static(path.resolve(clientDir), { index: 'index.html', fallthrough: true, setHeaders: (res) => res.setHeader('x-served-by', 'client') })
+    : undefined;
   app.use((req, res, next) => {
     const route = routes.match(req.path);
     if (!route) return next(new AppError({ status: 404, code: 'not_found', message: `No route for ${req.path}` }));
@@ -64,6 +72,7 @@ export function createGateway({ logger, lifecycle, routes, upstreams, clientDir,
   if (clientDir) {
     app.get('/{*path}', (req, res, next) => {
       if (!req.accepts('html')) return next();
+      res.setHeader('x-served-by', 'client');
       res.sendFile(path.resolve(clientDir, 'index.html'));
     });
   }
