@@ -21,7 +21,8 @@ export function createServiceApp({ logger, metrics, lifecycle }: ServiceAppDeps,
   const app = express();
   app.disable('x-powered-by');
   // Which service answered: lets anyone check, through any entry point, where a route leads.
-  const servedBy = String((logger.bindings() as { service?: unknown }).service ?? 'unknown');
+  const { service } = logger.bindings() as { service?: unknown };
+  const servedBy = typeof service === 'string' ? service : 'unknown';
   app.use((_req, res, next) => {
     res.setHeader('x-served-by', servedBy);
     next();
