@@ -2,13 +2,14 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { CommentView, PostsView } from '@blog/common/contract';
-import { freePort, repoRoot, routeCases, waitFor } from '@blog/testing';
+import { repoRoot, routeCases, waitFor } from '@blog/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * `docker compose up` for real: the images are built from this checkout, started hardened as the
- * compose file says, and tested only through the one published entry. The project gets its own
- * name and port, and is removed with its volumes at the end, whatever happened.
+ * compose file says, and tested only through the one published entry, http://localhost:3000
+ * (BLOG_PORT moves it). The project gets its own name and is removed with its volumes at the end,
+ * whatever happened.
  */
 
 const run = promisify(execFile);
@@ -58,8 +59,8 @@ async function createComment(postId: string, content: string) {
 }
 
 beforeAll(async () => {
-  port = await freePort();
-  base = `http://127.0.0.1:${port}`;
+  port = Number(process.env.BLOG_PORT ?? 3000);
+  base = `http://localhost:${port}`;
   try {
     await compose('up', '-d', '--build', '--wait', '--wait-timeout', '240');
   } catch (error) {
