@@ -9,6 +9,8 @@ export default defineConfig({
     host: '127.0.0.1',
     port: 5173,
     strictPort: true,
+    // Behind the Ingress in `skaffold dev` the page is served as posts.com.
+    allowedHosts: ['posts.com'],
   },
   preview: {
     host: '127.0.0.1',
