@@ -17,6 +17,10 @@ export const routeCases: readonly RouteCase[] = [
   { method: 'GET', path: '/posts', service: 'query-srv' },
   { method: 'GET', path: '/posts/', service: 'query-srv' },
   { method: 'GET', path: '/posts/stream', service: 'query-srv' },
+  // ingress-nginx regexes are anchored at the start only: what follows a matched prefix is the same route
+  { method: 'GET', path: '/posts/abc/comments/', service: 'comments-srv' },
+  { method: 'POST', path: '/posts/create/', service: 'posts-clusterip-srv' },
+  { method: 'GET', path: '/postsX', service: 'query-srv' },
   // ingress-nginx matches case-insensitively
   { method: 'GET', path: '/Posts', service: 'query-srv' },
   { method: 'POST', path: '/POSTS/CREATE', service: 'posts-clusterip-srv' },
