@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit-and-api',
-          include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/infra/**/*.test.ts'],
+          include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/infra/**/*.test.ts', 'test/fuzz/**/*.test.ts'],
           testTimeout: 20_000,
           hookTimeout: 30_000,
         },
