@@ -1,6 +1,8 @@
 // `pnpm start` (and `pnpm dev` with --watch): every service plus the gateway on http://localhost:3000
 // in one terminal, logs prefixed by name. Ctrl-C sends SIGINT to all; each shuts down gracefully.
-//   DATA_ROOT   where each service keeps its data (default .data); <DATA_ROOT>/<name>.pid holds its pid
+//   DATA_ROOT          where each service keeps its data (default .data); <DATA_ROOT>/<name>.pid holds its pid
+//   EVENT_BUS_SECRET   signs internal requests (default: a fresh random one for this run)
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import concurrently from 'concurrently';
@@ -8,6 +10,8 @@ import concurrently from 'concurrently';
 const watch = process.argv.includes('--watch');
 const dataRoot = process.env.DATA_ROOT ?? '.data';
 const services = ['event-bus', 'posts', 'comments', 'query', 'moderation'];
+// Only this run's processes know it: nothing outside can deliver to or publish on the internal routes.
+const busSecret = process.env.EVENT_BUS_SECRET || randomBytes(32).toString('hex');
 
 // In watch mode Vite serves the client (with hot reload) behind the gateway; otherwise the gateway
 // serves the production build.
@@ -19,7 +23,7 @@ const node = (name) => ({
   name,
   // exec: the shell concurrently starts is replaced, so signals reach node and its exit code is ours.
   command: `exec node ${watch ? '--watch ' : ''}services/${name}/dist/index.js`,
-  env: { DATA_DIR: path.join(dataRoot, name), ...(name === 'gateway' ? gatewayEnv : {}) },
+  env: { DATA_DIR: path.join(dataRoot, name), ...(name === 'gateway' ? gatewayEnv : { EVENT_BUS_SECRET: busSecret }) },
 });
 
 const commands = [...services, 'gateway'].map(node);

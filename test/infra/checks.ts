@@ -104,6 +104,33 @@ export function envUrlProblems(docs: readonly ManifestDoc[]): string[] {
   );
 }
 
+/**
+ * Every secretKeyRef names a Secret of the manifests and one of its keys, and every container that
+ * talks to the bus (or is the bus) gets EVENT_BUS_SECRET from the same Secret.
+ */
+export function secretRefProblems(docs: readonly ManifestDoc[]): string[] {
+  const secrets = new Map(
+    ofKind<{ data?: Record<string, string>; stringData?: Record<string, string> }>(docs, 'Secret').map((doc) => [doc.name, new Set(Object.keys({ ...doc.typed.data, ...doc.typed.stringData }))]),
+  );
+  const sources = new Set<string>();
+  const problems = eachContainer(docs).flatMap(({ doc, container }) => {
+    const where = `${describeDoc(doc)} container ${container.name}`;
+    const env = container.env ?? [];
+    const found: string[] = [];
+    for (const variable of env) {
+      const ref = variable.valueFrom?.secretKeyRef;
+      if (!ref) continue;
+      if (!secrets.get(ref.name ?? '')?.has(ref.key)) found.push(`${where} env ${variable.name}: Secret ${ref.name} has no key ${ref.key}`);
+      if (variable.name === 'EVENT_BUS_SECRET') sources.add(`${ref.name}/${ref.key}`);
+    }
+    const usesBus = env.some((variable) => variable.name === 'EVENT_BUS_URL' || variable.name === 'SUBSCRIBERS');
+    if (usesBus && !env.some((variable) => variable.name === 'EVENT_BUS_SECRET' && variable.valueFrom?.secretKeyRef)) found.push(`${where}: talks to the bus without EVENT_BUS_SECRET from a Secret`);
+    return found;
+  });
+  if (sources.size > 1) problems.push(`EVENT_BUS_SECRET comes from different Secrets: ${[...sources].join(', ')}`);
+  return problems;
+}
+
 /** Every ServiceAccount a pod runs as is in the set. */
 export function serviceAccountProblems(docs: readonly ManifestDoc[]): string[] {
   const accounts = new Set(ofKind(docs, 'ServiceAccount').map((doc) => doc.name));

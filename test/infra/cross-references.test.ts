@@ -1,7 +1,7 @@
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { describe, expect, it } from 'vitest';
-import { backendProblems, envUrlProblems, gatewayParentProblems, podHardeningProblems, serviceAccountProblems, serviceSelectorProblems, volumeAt } from './checks.js';
+import { backendProblems, envUrlProblems, gatewayParentProblems, podHardeningProblems, secretRefProblems, serviceAccountProblems, serviceSelectorProblems, volumeAt } from './checks.js';
 import { describeDoc, loadAllManifests, ofKind, type ManifestDoc, type MutableBody } from './manifests.js';
 
 /** The manifests refer to each other by name and port: every reference must land. */
@@ -80,6 +80,24 @@ describe('Services and Deployments', () => {
     });
 
     expect(envUrlProblems(broken)).toEqual([expect.stringMatching(/event-bus-depl container event-bus env SUBSCRIBERS \(http:\/\/query-srv:4020\): Service query-srv has no port 4020/)]);
+  });
+
+  it('the bus and every service that talks to it share EVENT_BUS_SECRET from one Secret of the manifests', () => {
+    expect(secretRefProblems(docs)).toEqual([]);
+  });
+
+  it('when a service talks to the bus without the secret, or names a missing key, then the check says so', () => {
+    const broken = withChange('Deployment', 'query-depl', (body) => {
+      const container = (body.spec as { template: { spec: { containers: Array<{ env: Array<{ name: string }> }> } } }).template.spec.containers[0]!;
+      container.env = container.env.filter((variable) => variable.name !== 'EVENT_BUS_SECRET');
+    });
+    const wrongKey = withChange('Deployment', 'posts-depl', (body) => {
+      const container = (body.spec as { template: { spec: { containers: Array<{ env: Array<{ name: string; valueFrom?: { secretKeyRef: { key: string } } }> }> } } }).template.spec.containers[0]!;
+      container.env.find((variable) => variable.name === 'EVENT_BUS_SECRET')!.valueFrom!.secretKeyRef.key = 'TYPO';
+    });
+
+    expect(secretRefProblems(broken)).toEqual([expect.stringMatching(/query-depl container query: talks to the bus without EVENT_BUS_SECRET/)]);
+    expect(secretRefProblems(wrongKey)).toEqual([expect.stringMatching(/posts-depl container posts env EVENT_BUS_SECRET: Secret event-bus-secret has no key TYPO/), expect.stringMatching(/different Secrets/)]);
   });
 
   it('every pod runs as a ServiceAccount of the manifests', () => {

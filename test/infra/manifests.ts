@@ -6,6 +6,7 @@ import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
+import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parseAllDocuments } from 'yaml';
@@ -82,6 +83,7 @@ type Validate = (body: Body) => void;
 const validators: Record<string, Validate> = {
   'v1/ServiceAccount': (body) => new ServiceAccount(body).validate(),
   'v1/Service': (body) => new Service(body).validate(),
+  'v1/Secret': (body) => new Secret(body).validate(),
   'v1/PersistentVolumeClaim': (body) => new PersistentVolumeClaim(body).validate(),
   'apps/v1/Deployment': (body) => new Deployment(body).validate(),
   'networking.k8s.io/v1/Ingress': (body) => new Ingress(body).validate(),

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { waitFor, type ServiceProcess, type Stack } from '@blog/testing';
+import { signedFetch, waitFor, type ServiceProcess, type Stack } from '@blog/testing';
 
 /** Black-box helpers: plain HTTP against the real processes of a `startStack()` stack. */
 
@@ -59,7 +59,9 @@ export const commentsOfPost = (stack: Stack, postId: string) => getJson<CommentV
 export async function readAllEvents(bus: ServiceProcess, pageSize = 100): Promise<StoredEvent[]> {
   const events: StoredEvent[] = [];
   for (let page = 0; page < 10_000; page += 1) {
-    const batch = await getJson<StoredEvent[]>(`${bus.url}/events?after=${events.length}&limit=${pageSize}`);
+    const response = await signedFetch(`${bus.url}/events?after=${events.length}&limit=${pageSize}`);
+    if (response.status !== 200) throw new Error(`GET /events answered ${response.status}: ${await response.text()}`);
+    const batch = (await response.json()) as StoredEvent[];
     if (batch.length === 0) return events;
     if (batch.length > pageSize) throw new Error(`asked for ${pageSize} events, got ${batch.length}`);
     // Paging by `after=events.length` is only right if the numbering has no gaps: checked by the caller.

@@ -1,13 +1,15 @@
-import type { Express, RequestHandler } from 'express';
+import type { Express } from 'express';
 import { z } from 'zod';
+import { backoffMs } from './backoff.js';
 import { createBusClient, type BusClient } from './bus-client.js';
 import { baseConfigSchema, busUrlSchema, parseConfig, timeoutMsSchema } from './config.js';
-import { DeliveryEnvelope } from './events.js';
+import { batchLimits, DeliveryBatch, DeliveryEnvelope } from './events.js';
 import { parseBody } from './http-app.js';
 import { exitOnSignals, Lifecycle, startServer, type RunningServer } from './lifecycle.js';
 import { createLogger, withRequestId, type Logger } from './logging.js';
 import { createMetricsRegistry, type Registry } from './metrics.js';
 import { Projection, type ProjectionSpec } from './projection.js';
+import { busSecretSchema, SignatureVerifier, signedJson, warnIfUnsigned } from './signing.js';
 
 /** Settings of every service that consumes the log (all but the bus). */
 export function eventServiceConfigSchema(service: string, defaultPort: number) {
@@ -16,6 +18,8 @@ export function eventServiceConfigSchema(service: string, defaultPort: number) {
     // Publishing waits for the bus's fsync; past this a caller gets a 503 rather than a hang.
     BUS_TIMEOUT_MS: timeoutMsSchema(5_000),
     SNAPSHOT_EVERY: z.coerce.number().int().min(1).default(10_000),
+    // Shared with the bus: our requests to it are signed, its deliveries to us must be.
+    EVENT_BUS_SECRET: busSecretSchema,
   });
 }
 export type EventServiceConfig = z.infer<ReturnType<typeof eventServiceConfigSchema>>;
@@ -27,13 +31,21 @@ export interface EventServiceDeps<S> {
   lifecycle: Lifecycle;
   bus: BusClient;
   projection: Projection<S>;
+  /** Checks that deliveries come from the bus (signed for this service); undefined accepts unsigned ones. */
+  verifier?: SignatureVerifier | undefined;
 }
 
-/** `POST /events`: the bus delivers here; the answer tells it how far this service has got. */
-export function receiveEvents<S>(projection: Projection<S>): RequestHandler {
-  return async (req, res) => {
-    const envelope = parseBody(DeliveryEnvelope, req);
-    res.json(await withRequestId(req.get('x-request-id') ?? envelope.id, () => projection.deliver(envelope)));
+/**
+ * The internal route `POST /events`: the bus delivers one event or a batch here, signed; the answer
+ * tells it how far this service has got, and that batches are welcome.
+ */
+export function receiveEvents<S>({ projection, verifier }: Pick<EventServiceDeps<S>, 'projection' | 'verifier'>): (app: Express) => void {
+  return (app) => {
+    app.post('/events', signedJson(verifier, batchLimits.bodyMaxBytes), async (req, res) => {
+      const delivered = Array.isArray(req.body) ? DeliveryBatch.parse(req.body) : parseBody(DeliveryEnvelope, req);
+      const requestId = req.get('x-request-id') ?? (Array.isArray(delivered) ? delivered[0]!.id : delivered.id);
+      res.json(await withRequestId(requestId, () => projection.deliver(delivered)));
+    });
   };
 }
 
@@ -64,7 +76,10 @@ export async function runEventService<S, Extra extends z.ZodObject = z.ZodObject
   const logger = createLogger(options.service, config.LOG_LEVEL);
   const metrics = createMetricsRegistry(options.service);
   const lifecycle = new Lifecycle();
-  const bus = createBusClient({ baseUrl: config.EVENT_BUS_URL, timeoutMs: config.BUS_TIMEOUT_MS });
+  warnIfUnsigned(config.EVENT_BUS_SECRET, logger);
+  const secret = config.EVENT_BUS_SECRET;
+  const verifier = secret ? new SignatureVerifier(secret, options.service) : undefined;
+  const bus = createBusClient({ baseUrl: config.EVENT_BUS_URL, timeoutMs: config.BUS_TIMEOUT_MS, secret });
   const projection = await Projection.open({ spec, dataDir: config.DATA_DIR, bus, logger, metrics, snapshotEvery: config.SNAPSHOT_EVERY }).catch(
     (error: unknown) => {
       logger.fatal({ err: error, dataDir: config.DATA_DIR }, `cannot load the state: ${(error as Error).message}`);
@@ -72,7 +87,7 @@ export async function runEventService<S, Extra extends z.ZodObject = z.ZodObject
     },
   );
 
-  const app = options.createApp({ logger, metrics, lifecycle, bus, projection });
+  const app = options.createApp({ logger, metrics, lifecycle, bus, projection, verifier });
   const catchingUp = new AbortController();
   const running = await startServer({
     app,
@@ -83,6 +98,7 @@ export async function runEventService<S, Extra extends z.ZodObject = z.ZodObject
     onStop: async () => {
       catchingUp.abort();
       await projection.close();
+      await bus.close();
     },
   });
   exitOnSignals(running, logger, config.SHUTDOWN_TIMEOUT_MS);
@@ -105,10 +121,4 @@ export async function catchUpUntilReady<S>(projection: Projection<S>, lifecycle:
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
-}
-
-/** Capped exponential backoff with jitter: 100 ms, 200 ms, ... up to 5 s. */
-export function backoffMs(attempt: number, baseMs = 100, capMs = 5_000): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 16));
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }

@@ -55,6 +55,14 @@ export const PublishRequest = z.discriminatedUnion('type', [
 ]);
 export type PublishRequest = z.infer<typeof PublishRequest>;
 
+/**
+ * Internal traffic moves events in batches: the bus takes an array of publish requests (stored
+ * together, one fsync) and sends a subscriber that asked for it (`maxBatch` in its ack) arrays of
+ * envelopes. Both are bounded so that a batch always fits the internal body limit.
+ */
+export const batchLimits = { maxEvents: 1_000, maxBytes: 1024 * 1024, bodyMaxBytes: 4 * 1024 * 1024 } as const;
+export const PublishBatch = z.array(PublishRequest).min(1).max(batchLimits.maxEvents);
+
 /** An event as the bus stored it: numbered, with the id that makes every delivery idempotent. */
 export type EventEnvelope = BlogEvent & { id: string; seq: number };
 
@@ -69,11 +77,17 @@ export const DeliveryEnvelope = z.object({
   data: z.unknown(),
 });
 export type DeliveryEnvelope = z.infer<typeof DeliveryEnvelope>;
+export const DeliveryBatch = z.array(DeliveryEnvelope).min(1).max(batchLimits.maxEvents);
 
-/** What a consumer answers to a delivery; `lastSeq` lets the bus skip what the consumer already has. */
+/**
+ * What a consumer answers to a delivery; `lastSeq` lets the bus skip what the consumer already has,
+ * and `maxBatch` asks for arrays of up to that many events from now on (classic subscribers, which
+ * answer anything else, keep getting one event per request).
+ */
 export const DeliveryAck = z.object({
   status: z.enum(['applied', 'duplicate', 'ignored']),
   lastSeq: z.number().int().nonnegative(),
+  maxBatch: z.number().int().min(1).max(batchLimits.maxEvents).optional(),
 });
 export type DeliveryAck = z.infer<typeof DeliveryAck>;
 

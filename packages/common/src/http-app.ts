@@ -1,4 +1,5 @@
 import express, { type Express, type Request } from 'express';
+import helmet from 'helmet';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { AppError, createErrorHandler, notFoundHandler } from './errors.js';
@@ -14,12 +15,19 @@ export interface ServiceAppDeps {
 }
 
 /**
- * The Express app every service starts from: request id and access log, metrics, health and
- * readiness, strict JSON bodies, then the service's own routes, then one JSON error handler.
+ * The Express app every service starts from: security headers, request id and access log, metrics,
+ * health and readiness, the internal routes (which read and check their own signed bodies), strict
+ * JSON bodies for the public routes, then one JSON error handler. No CORS headers are ever sent:
+ * browsers reach the services only through the one public origin.
  */
-export function createServiceApp({ logger, metrics, lifecycle }: ServiceAppDeps, addRoutes: (app: Express) => void): Express {
+export function createServiceApp(
+  { logger, metrics, lifecycle }: ServiceAppDeps,
+  addRoutes: (app: Express) => void,
+  addInternalRoutes: (app: Express) => void = () => {},
+): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(helmet());
   // Which service answered: lets anyone check, through any entry point, where a route leads.
   const { service } = logger.bindings() as { service?: unknown };
   const servedBy = typeof service === 'string' ? service : 'unknown';
@@ -42,6 +50,7 @@ export function createServiceApp({ logger, metrics, lifecycle }: ServiceAppDeps,
     res.type(metrics.contentType).send(await metrics.metrics());
   });
 
+  addInternalRoutes(app);
   app.use(express.json({ limit: limits.bodyMaxBytes }));
   addRoutes(app);
   app.use(notFoundHandler);

@@ -12,3 +12,6 @@ export * from './projection.js';
 export * from './record-log.js';
 export * from './requests.js';
 export * from './event-service.js';
+export * from './signing.js';
+export * from './backoff.js';
+export * from './outbox.js';

@@ -4,8 +4,9 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { BusClient } from './bus-client.js';
 import { AppError } from './errors.js';
-import { BlogEvent, eventTypes, type DeliveryAck, type DeliveryEnvelope, type EventEnvelope, type PublishRequest } from './events.js';
+import { batchLimits, BlogEvent, eventTypes, type DeliveryAck, type DeliveryEnvelope, type EventEnvelope, type PublishRequest } from './events.js';
 import type { Logger } from './logging.js';
+import { Outbox } from './outbox.js';
 import { RecordLog, writeFileAtomic } from './record-log.js';
 
 /**
@@ -18,8 +19,9 @@ export interface ProjectionSpec<S> {
   /** Applies one event to `state` in place; returns whether anything changed. */
   apply(state: S, event: EventEnvelope): boolean;
   /**
-   * Events to publish because of this one, computed before it is applied. Their ids must be derived
-   * from the event's id so that a redelivery publishes nothing new (the bus deduplicates by id).
+   * Events to publish because of this one, computed before it is applied and saved with it (see
+   * Outbox). Their ids must be derived from the event's id so that a redelivery or a restart
+   * publishes nothing new (the bus deduplicates by id).
    */
   react?(state: S, event: EventEnvelope): PublishRequest[];
   toSnapshot(state: S): unknown;
@@ -41,16 +43,22 @@ export interface ProjectionOptions<S> {
 interface SnapshotFile {
   lastSeq: number;
   state: unknown;
+  /** Reactions the bus had not confirmed when the snapshot was taken. */
+  outbox?: PublishRequest[];
 }
+
+/** A journal record: the event, and what it made this service publish. */
+type JournalRecord = EventEnvelope & { reactions?: PublishRequest[] };
 
 /**
  * A service's state, built only from the bus's log and kept durably under DATA_DIR.
  *
  * Every event is applied exactly once and in log order: a delivery at or below `lastSeq` is a
- * duplicate, a delivery past a gap first pulls the missing events from the bus. What changed the
- * state is appended to a local journal (fsynced, group-committed) before the delivery is
- * acknowledged; the journal is folded into a snapshot now and then, so a restart reads one snapshot
- * plus a short journal and asks the bus only for what it missed.
+ * duplicate, a delivery past a gap first pulls the missing events from the bus. A delivery may be
+ * one event or a batch. What changed the state (and the reactions it caused) is appended to a local
+ * journal (fsynced, group-committed) before the delivery is acknowledged; the journal is folded into
+ * a snapshot now and then, so a restart reads one snapshot plus a short journal and asks the bus
+ * only for what it missed.
  */
 export class Projection<S> {
   state: S;
@@ -62,13 +70,15 @@ export class Projection<S> {
   private readonly pageSize: number;
   private readonly appliedTotal: Counter<'type' | 'outcome'>;
   private readonly appliedListeners = new Set<(event: EventEnvelope) => void>();
+  private readonly outbox: Outbox;
 
   private constructor(
     private readonly options: ProjectionOptions<S>,
     private readonly journal: RecordLog,
-    loaded: { state: S; lastSeq: number; journalRecords: number },
+    loaded: { state: S; lastSeq: number; journalRecords: number; outbox: PublishRequest[] },
   ) {
     this.state = loaded.state;
+    this.outbox = new Outbox(options.bus, options.logger, loaded.outbox);
     this.lastSeq = loaded.lastSeq;
     this.journalRecords = loaded.journalRecords;
     this.snapshotPath = path.join(options.dataDir, 'snapshot.json');
@@ -86,6 +96,12 @@ export class Projection<S> {
       registers: [options.metrics],
       collect: () => lastSeqGauge.set(this.lastSeq),
     });
+    const outboxGauge: Gauge = new Gauge({
+      name: 'projection_outbox_pending',
+      help: 'Events published in reaction and not yet confirmed by the bus',
+      registers: [options.metrics],
+      collect: () => outboxGauge.set(this.outbox.pending.length),
+    });
   }
 
   /** Loads the snapshot and replays the journal; does not talk to the bus yet (see `catchUp`). */
@@ -93,48 +109,67 @@ export class Projection<S> {
     const { spec, dataDir, logger } = options;
     let state = spec.initialState();
     let lastSeq = 0;
+    const outbox: PublishRequest[] = [];
     const snapshot = await readSnapshot(path.join(dataDir, 'snapshot.json'));
     if (snapshot) {
       state = spec.fromSnapshot(snapshot.state);
       lastSeq = snapshot.lastSeq;
+      outbox.push(...(snapshot.outbox ?? []));
     }
     const { log, records, truncatedBytes } = await RecordLog.open(path.join(dataDir, 'journal.log'));
     if (truncatedBytes > 0) logger.warn({ truncatedBytes }, 'journal ended in a torn record from a crash; dropped it');
     for (const json of records) {
-      const event = JSON.parse(json) as EventEnvelope;
+      const { reactions = [], ...event } = JSON.parse(json) as JournalRecord;
       // Records at or below the snapshot are left over from a crash between snapshot and truncation.
       if (event.seq <= lastSeq) continue;
       spec.apply(state, event);
       lastSeq = event.seq;
+      // Maybe published already: the bus will recognise them.
+      outbox.push(...reactions);
     }
-    logger.info({ lastSeq, fromSnapshot: snapshot?.lastSeq ?? 0, journalRecords: records.length }, 'state loaded');
-    return new Projection(options, log, { state, lastSeq, journalRecords: records.length });
+    logger.info({ lastSeq, fromSnapshot: snapshot?.lastSeq ?? 0, journalRecords: records.length, outbox: outbox.length }, 'state loaded');
+    return new Projection(options, log, { state, lastSeq, journalRecords: records.length, outbox });
   }
 
   /**
-   * Handles one event pushed by the bus (or just published by this service). The journal write is
-   * awaited outside the lock, so concurrent deliveries share one fsync.
+   * Handles what the bus pushed (one event or a batch, in log order), or an event this service just
+   * published. The journal write is awaited outside the lock, so concurrent deliveries share one fsync.
    */
-  async deliver(envelope: DeliveryEnvelope): Promise<DeliveryAck> {
-    const { ack, durable } = await this.exclusive(async (): Promise<{ ack: DeliveryAck; durable?: Promise<void> }> => {
-      if (envelope.seq <= this.lastSeq) {
-        this.appliedTotal.inc({ type: envelope.type, outcome: 'duplicate' });
-        return { ack: { status: 'duplicate', lastSeq: this.lastSeq } };
+  async deliver(delivered: DeliveryEnvelope | readonly DeliveryEnvelope[]): Promise<DeliveryAck> {
+    const envelopes = Array.isArray(delivered) ? (delivered as readonly DeliveryEnvelope[]) : [delivered as DeliveryEnvelope];
+    const { ack, durable } = await this.exclusive(async () => {
+      const durable: Promise<void>[] = [];
+      let status: DeliveryAck['status'] = 'duplicate';
+      const outcome = (next: DeliveryAck['status']) => {
+        if (next === 'applied' || (next === 'ignored' && status === 'duplicate')) status = next;
+      };
+      for (const envelope of envelopes) {
+        if (envelope.seq <= this.lastSeq) {
+          this.appliedTotal.inc({ type: envelope.type, outcome: 'duplicate' });
+          continue;
+        }
+        // Past a gap: pull the missing events, which usually brings this one along too.
+        if (envelope.seq > this.lastSeq + 1) await this.pullLocked(envelope.seq);
+        if (envelope.seq <= this.lastSeq) {
+          outcome('applied');
+          continue;
+        }
+        if (envelope.seq !== this.lastSeq + 1) {
+          throw new AppError({
+            status: 503,
+            code: 'events_missing',
+            message: `Events ${this.lastSeq + 1}..${envelope.seq - 1} are missing and the event bus did not provide them`,
+          });
+        }
+        const result = await this.applyLocked(envelope);
+        durable.push(result.durable);
+        outcome(result.applied ? 'applied' : 'ignored');
       }
-      // Past a gap: pull the missing events, which usually brings this one along too.
-      if (envelope.seq > this.lastSeq + 1) await this.pullLocked(envelope.seq);
-      if (envelope.seq <= this.lastSeq) return { ack: { status: 'applied', lastSeq: this.lastSeq } };
-      if (envelope.seq !== this.lastSeq + 1) {
-        throw new AppError({
-          status: 503,
-          code: 'events_missing',
-          message: `Events ${this.lastSeq + 1}..${envelope.seq - 1} are missing and the event bus did not provide them`,
-        });
-      }
-      const { applied, durable } = await this.applyLocked(envelope);
-      return { ack: { status: applied ? 'applied' : 'ignored', lastSeq: this.lastSeq }, durable };
+      // Everything up to lastSeq is durable once this delivery's records are (the journal is written in order).
+      const ack: DeliveryAck = { status, lastSeq: this.lastSeq, maxBatch: batchLimits.maxEvents };
+      return { ack, durable };
     });
-    await durable;
+    await Promise.all(durable);
     return ack;
   }
 
@@ -151,10 +186,11 @@ export class Projection<S> {
     });
   }
 
-  /** Writes a snapshot and closes the journal: the next start reads the snapshot alone. */
+  /** Writes a snapshot (with any unpublished reactions) and closes the journal: the next start reads the snapshot alone. */
   close(): Promise<void> {
     return this.exclusive(async () => {
-      if (this.journalRecords > 0) await this.snapshotLocked();
+      await this.outbox.stop();
+      if (this.journalRecords > 0 || this.outbox.pending.length > 0) await this.snapshotLocked();
       await this.journal.close();
     });
   }
@@ -173,7 +209,7 @@ export class Projection<S> {
   }
 
   private async applyLocked(envelope: DeliveryEnvelope): Promise<{ applied: boolean; durable: Promise<void> }> {
-    const { spec, bus, logger } = this.options;
+    const { spec, logger } = this.options;
     if (!(eventTypes as readonly string[]).includes(envelope.type)) {
       // A newer producer's event type: skip it rather than block the stream.
       this.lastSeq = envelope.seq;
@@ -187,22 +223,24 @@ export class Projection<S> {
     }
     const event: EventEnvelope = { ...parsed.data, id: envelope.id, seq: envelope.seq };
     const reactions = spec.react?.(this.state, event) ?? [];
-    // Published before the event counts as applied: a crash in between republishes the same ids,
-    // which the bus recognises.
-    for (const reaction of reactions) await bus.publish(reaction);
     const changed = spec.apply(this.state, event);
     this.lastSeq = event.seq;
     this.appliedTotal.inc({ type: event.type, outcome: changed ? 'applied' : 'ignored' });
     if (changed) for (const listener of this.appliedListeners) listener(event);
     if (!changed && reactions.length === 0) return { applied: false, durable: Promise.resolve() };
-    const durable = this.journal.append([JSON.stringify(event)]);
+    // Sent at once; the journal record keeps them until the bus confirms, across crashes.
+    this.outbox.add(reactions);
+    const record: JournalRecord = reactions.length > 0 ? { ...event, reactions } : event;
+    const durable = this.journal.append([JSON.stringify(record)]);
+    // A delivery that fails later in its batch never awaits this: its failure is reported there.
+    durable.catch(() => undefined);
     this.journalRecords += 1;
     if (this.journalRecords >= this.snapshotEvery) await this.snapshotLocked();
     return { applied: true, durable };
   }
 
   private async snapshotLocked(): Promise<void> {
-    const snapshot: SnapshotFile = { lastSeq: this.lastSeq, state: this.options.spec.toSnapshot(this.state) };
+    const snapshot: SnapshotFile = { lastSeq: this.lastSeq, state: this.options.spec.toSnapshot(this.state), outbox: [...this.outbox.pending] };
     await writeFileAtomic(this.snapshotPath, JSON.stringify(snapshot));
     await this.journal.clear();
     this.journalRecords = 0;

@@ -1,17 +1,19 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeTempDir, startEventBus, type ServiceProcess } from '@blog/testing';
+import { makeTempDir, startEventBus, testBusSecret, waitFor, type ServiceProcess } from '@blog/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   catchUpUntilReady,
   createBusClient,
   createLogger,
   createMetricsRegistry,
+  derivedEventId,
   Lifecycle,
   Projection,
   type BusClient,
   type EventEnvelope,
   type ProjectionSpec,
+  batchLimits,
 } from '../src/index.js';
 
 /** The simplest real projection: the titles of every post, in the order they were applied. */
@@ -35,7 +37,7 @@ describe('Projection', () => {
 
   beforeAll(async () => {
     bus = await startEventBus();
-    client = createBusClient({ baseUrl: bus.url, timeoutMs: 2_000 });
+    client = createBusClient({ baseUrl: bus.url, timeoutMs: 2_000, secret: testBusSecret });
   });
   afterAll(() => bus.destroy());
   beforeEach(async () => {
@@ -74,8 +76,31 @@ describe('Projection', () => {
 
     expect(second.state).toEqual(before);
     expect(second.lastSeq).toBe(stored.seq);
-    expect(await second.deliver(stored)).toEqual({ status: 'duplicate', lastSeq: stored.seq });
+    expect(await second.deliver(stored)).toEqual({ status: 'duplicate', lastSeq: stored.seq, maxBatch: batchLimits.maxEvents });
     await second.close();
+  });
+
+  it('when a reaction cannot be published (bus unreachable) and the service is killed, then the next start publishes it, once', async () => {
+    // Each post makes this projection announce it: the reaction's id is derived from the post's event.
+    const announcing: ProjectionSpec<string[]> = {
+      ...titles,
+      react: (_state, event) =>
+        event.type === 'PostCreated' ? [{ id: derivedEventId(event.id, 'announced'), type: 'PostCreated', data: { id: `${event.data.id}-announced`, title: `announced: ${event.data.title}` } }] : [],
+    };
+    const openAnnouncing = (busClient: BusClient) => Projection.open({ spec: announcing, dataDir: dir.path, bus: busClient, logger, metrics: createMetricsRegistry('test') });
+    const stored = await publishPost('to announce');
+    const cutOff = await openAnnouncing(createBusClient({ baseUrl: 'http://127.0.0.1:9', timeoutMs: 200 }));
+
+    // The delivery is acknowledged: the reaction is on disk with it, not yet on the bus.
+    expect((await cutOff.deliver({ ...stored, seq: cutOff.lastSeq + 1 })).status).toBe('applied');
+    // No close(): killed.
+    const restarted = await openAnnouncing(client);
+    const announced = async () => (await client.readEvents(0, 10_000)).events.filter((event) => (event.data as { title: string }).title === 'announced: to announce');
+
+    await waitFor(async () => ((await announced()).length > 0 ? true : undefined), { what: 'the reaction to reach the bus' });
+    await restarted.close();
+    await openAnnouncing(client).then((again) => again.close());
+    expect(await announced()).toHaveLength(1);
   });
 
   it('when closed, then the next start reads one snapshot and an empty journal', async () => {
@@ -85,7 +110,7 @@ describe('Projection', () => {
     await projection.close();
 
     const snapshot = JSON.parse(await readFile(path.join(dir.path, 'snapshot.json'), 'utf8')) as { lastSeq: number; state: string[] };
-    expect(snapshot).toEqual({ lastSeq: projection.lastSeq, state: projection.state });
+    expect(snapshot).toEqual({ lastSeq: projection.lastSeq, state: projection.state, outbox: [] });
     expect(await readFile(path.join(dir.path, 'journal.log'), 'utf8')).toBe('');
     const reopened = await open();
     expect(reopened.state).toEqual(projection.state);
@@ -138,7 +163,7 @@ describe('catchUpUntilReady', () => {
     const bus = await startEventBus();
     const url = bus.url;
     await bus.kill();
-    const projection = await Projection.open({ spec: titles, dataDir: dir.path, bus: createBusClient({ baseUrl: url, timeoutMs: 500 }), logger, metrics: createMetricsRegistry('test') });
+    const projection = await Projection.open({ spec: titles, dataDir: dir.path, bus: createBusClient({ baseUrl: url, timeoutMs: 500, secret: testBusSecret }), logger, metrics: createMetricsRegistry('test') });
     const lifecycle = new Lifecycle();
     const stop = new AbortController();
 

@@ -1,16 +1,18 @@
 import type { Express } from 'express';
-import { startEventBus, type ServiceProcess } from './processes.js';
+import { startEventBus, testBusSecret, type ServiceProcess } from './processes.js';
 import { makeTempDir } from './wait.js';
 import { createBusClient, createLogger, createMetricsRegistry, Lifecycle, Projection, type EventServiceDeps, type ProjectionSpec } from '@blog/common';
 
 /**
  * The dependencies a service's `createXApp` takes, built for real: the state lives in `dataDir`,
- * and the bus is a real event bus at `busUrl`. Nothing is mocked.
+ * and the bus is a real event bus at `busUrl` (requests to it signed with the test secret). Nothing
+ * is mocked. Without a verifier the app takes unsigned deliveries, so tests can post them plainly;
+ * the signature checks have tests of their own.
  */
 export async function createEventServiceDeps<S>(spec: ProjectionSpec<S>, { busUrl, dataDir }: { busUrl: string; dataDir: string }): Promise<EventServiceDeps<S>> {
   const logger = createLogger('test', 'silent');
   const metrics = createMetricsRegistry('test');
-  const bus = createBusClient({ baseUrl: busUrl, timeoutMs: 2_000 });
+  const bus = createBusClient({ baseUrl: busUrl, timeoutMs: 2_000, secret: testBusSecret });
   const projection = await Projection.open({ spec, dataDir, bus, logger, metrics });
   const lifecycle = new Lifecycle();
   return { logger, metrics, lifecycle, bus, projection };

@@ -2,3 +2,4 @@ export * from './processes.js';
 export * from './in-process.js';
 export * from './wait.js';
 export * from './route-cases.js';
+export * from './signed.js';

@@ -1,9 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, makeTempDir, waitFor } from './wait.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The secret the test stacks share (EVENT_BUS_SECRET): deliveries and publishes are signed with it. */
+export const testBusSecret = randomBytes(32).toString('hex');
 
 export type ServiceName = 'event-bus' | 'posts' | 'comments' | 'query' | 'moderation';
 export const consumerNames = ['posts', 'comments', 'query', 'moderation'] as const;
@@ -22,6 +26,11 @@ export class ServiceProcess {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The OS process id while running (for memory readings in /proc). */
+  get pid(): number | undefined {
+    return this.running ? this.child!.pid : undefined;
   }
 
   get dataDir(): string {
@@ -93,7 +102,7 @@ export interface Stack {
 export async function startStack(extraEnv: Record<string, string> = {}): Promise<Stack> {
   const data = await makeTempDir('blog-stack-');
   const ports = { bus: await freePort(), posts: await freePort(), comments: await freePort(), query: await freePort(), moderation: await freePort() };
-  const common = { LOG_LEVEL: 'warn', EVENT_BUS_URL: `http://127.0.0.1:${ports.bus}`, ...extraEnv };
+  const common = { LOG_LEVEL: 'warn', EVENT_BUS_URL: `http://127.0.0.1:${ports.bus}`, EVENT_BUS_SECRET: testBusSecret, ...extraEnv };
   const make = (name: ServiceName, port: number, env: Record<string, string> = {}) =>
     new ServiceProcess(name, port, { ...common, DATA_DIR: path.join(data.path, name), ...env });
   const subscribers = consumerNames.map((name) => `${name}=http://127.0.0.1:${ports[name]}/events`).join(',');
@@ -121,7 +130,7 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
 /** A real event bus process with its own temporary data; no subscribers unless given. */
 export async function startEventBus(env: Record<string, string> = {}): Promise<ServiceProcess & { destroy: () => Promise<void> }> {
   const data = await makeTempDir('blog-bus-');
-  const bus = new ServiceProcess('event-bus', await freePort(), { LOG_LEVEL: 'warn', SUBSCRIBERS: '', DATA_DIR: data.path, ...env });
+  const bus = new ServiceProcess('event-bus', await freePort(), { LOG_LEVEL: 'warn', SUBSCRIBERS: '', DATA_DIR: data.path, EVENT_BUS_SECRET: testBusSecret, ...env });
   await bus.start();
   return Object.assign(bus, {
     destroy: async () => {

@@ -2,7 +2,8 @@ import { AppError, CreateCommentBody, createServiceApp, entityId, parseBody, rec
 import type { Express } from 'express';
 import { commentCreated, commentsOf, type CommentsState } from './domain/comments.js';
 
-export function createCommentsApp({ logger, metrics, lifecycle, bus, projection }: EventServiceDeps<CommentsState>): Express {
+export function createCommentsApp(deps: EventServiceDeps<CommentsState>): Express {
+  const { logger, metrics, lifecycle, bus, projection } = deps;
   const state = () => projection.state;
 
   return createServiceApp({ logger, metrics, lifecycle }, (app) => {
@@ -25,7 +26,5 @@ export function createCommentsApp({ logger, metrics, lifecycle, bus, projection 
       const created = comments.some((comment) => comment.id === id) ? [] : [{ id, content, status }];
       res.status(201).json([...comments, ...created]);
     });
-
-    app.post('/events', receiveEvents(projection));
-  });
+  }, receiveEvents(deps));
 }

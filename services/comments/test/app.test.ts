@@ -1,5 +1,5 @@
-import { limits, type EventServiceDeps } from '@blog/common';
-import { createEventServiceDeps, makeTempDir, startAppUnderTest, type AppUnderTest } from '@blog/testing';
+import { limits, type EventServiceDeps, batchLimits } from '@blog/common';
+import { createEventServiceDeps, makeTempDir, startAppUnderTest, type AppUnderTest, signedFetch, waitFor } from '@blog/testing';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ describe('comments API', () => {
   }
 
   async function busLog(): Promise<Array<{ id: string; seq: number; type: string; data: Record<string, unknown> }>> {
-    return (await (await fetch(`${service.bus.url}/events`)).json()) as Array<{ id: string; seq: number; type: string; data: Record<string, unknown> }>;
+    return (await (await signedFetch(`${service.bus.url}/events`)).json()) as Array<{ id: string; seq: number; type: string; data: Record<string, unknown> }>;
   }
 
   describe('POST /posts/:id/comments', () => {
@@ -100,10 +100,14 @@ describe('comments API', () => {
       const first = await request(app).post('/events').send(verdict);
       const second = await request(app).post('/events').send(verdict);
 
-      expect(first.body).toEqual({ status: 'applied', lastSeq: verdict.seq });
-      expect(second.body).toEqual({ status: 'duplicate', lastSeq: verdict.seq });
+      expect(first.body).toEqual({ status: 'applied', lastSeq: verdict.seq, maxBatch: batchLimits.maxEvents });
+      expect(second.body).toEqual({ status: 'duplicate', lastSeq: verdict.seq, maxBatch: batchLimits.maxEvents });
       expect((await request(app).get(`/posts/${postId}/comments`)).body).toEqual([{ id: comment!.id, content: 'judge me', status: 'approved' }]);
-      const updates = (await busLog()).filter((event) => event.type === 'CommentUpdated' && event.data.id === comment!.id);
+      // The update leaves through the outbox right after the ack.
+      const updates = await waitFor(async () => {
+        const found = (await busLog()).filter((event) => event.type === 'CommentUpdated' && event.data.id === comment!.id);
+        return found.length > 0 ? found : undefined;
+      });
       expect(updates.map((event) => event.data)).toEqual([{ id: comment!.id, postId, content: 'judge me', status: 'approved' }]);
     });
 
@@ -114,7 +118,7 @@ describe('comments API', () => {
       const response = await request(app).post('/events').send({ id: 'future-event', seq: head + 1, type: 'PostLiked', data: { id: 'p' } });
 
       expect(response.status).toBe(200);
-      expect(response.body).toEqual({ status: 'duplicate', lastSeq: head + 1 });
+      expect(response.body).toEqual({ status: 'duplicate', lastSeq: head + 1, maxBatch: batchLimits.maxEvents });
     });
   });
 

@@ -1,4 +1,4 @@
-import { baseConfigSchema, parseConfig, timeoutMsSchema } from '@blog/common';
+import { baseConfigSchema, busSecretSchema, parseConfig, timeoutMsSchema } from '@blog/common';
 import { z } from 'zod';
 
 export interface Subscriber {
@@ -28,6 +28,8 @@ export const subscribersSchema = z
 
 export const eventBusConfigSchema = baseConfigSchema('event-bus', 4005).extend({
   SUBSCRIBERS: subscribersSchema,
+  // Shared with every service: deliveries are signed with it, publishing and reading must be.
+  EVENT_BUS_SECRET: busSecretSchema,
   // A subscriber that has not answered by then is retried later; the others never wait for it.
   DELIVERY_TIMEOUT_MS: timeoutMsSchema(5_000),
   RETRY_MAX_DELAY_MS: timeoutMsSchema(5_000),

@@ -1,4 +1,5 @@
-import { backoffMs, Counter, DeliveryAck, Gauge, type Logger, type Registry } from '@blog/common';
+import { backoffMs, batchLimits, sleep, Counter, DeliveryAck, Gauge, signRequest, type Logger, type Registry } from '@blog/common';
+import { Agent, request } from 'undici';
 import type { Subscriber } from './config.js';
 import type { EventLog } from './event-log.js';
 import type { SubscriberCursors } from './subscriber-cursors.js';
@@ -12,21 +13,28 @@ export interface DeliveryOptions {
   timeoutMs: number;
   retryMaxDelayMs: number;
   cursorFlushMs: number;
+  /** EVENT_BUS_SECRET: every delivery is signed for its subscriber; unset sends them unsigned. */
+  secret?: string | undefined;
 }
 
 /**
- * At-least-once delivery: one independent loop per subscriber sends the events in log order, one at
- * a time, and moves that subscriber's cursor only on a 2xx. A failing subscriber is retried with
- * capped exponential backoff and never holds up the others.
+ * At-least-once delivery: one independent loop per subscriber sends the events in log order and
+ * moves that subscriber's cursor only on a 2xx. A classic subscriber gets one event per request; one
+ * whose answer asks for batches (`maxBatch`) gets everything that is waiting, up to that many, as an
+ * array. A failing subscriber is retried with capped exponential backoff and never holds up the
+ * others: each loop has its own connections.
  */
 export class Delivery {
   private readonly stopping = new AbortController();
   private loops: Promise<void>[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly deliveries: Counter<'subscriber' | 'outcome'>;
+  private readonly dispatcher: Agent;
 
   constructor(private readonly options: DeliveryOptions) {
     const { metrics, subscribers, cursors, log } = options;
+    // One connection per subscriber at a time is all a loop uses; keep-alive saves the handshakes.
+    this.dispatcher = new Agent({ connections: 2, keepAliveTimeout: 4_000, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
     this.deliveries = new Counter({
       name: 'event_bus_deliveries_total',
       help: 'Delivery attempts by subscriber and outcome',
@@ -64,24 +72,29 @@ export class Delivery {
     clearInterval(this.flushTimer);
     await Promise.all(this.loops);
     await this.options.cursors.save();
+    await this.dispatcher.close();
   }
 
   private async deliverForever(subscriber: Subscriber): Promise<void> {
     const { log, cursors, logger } = this.options;
     const signal = this.stopping.signal;
     let failures = 0;
+    // Learned from the subscriber's answers; classic subscribers never ask for batches.
+    let maxBatch = 1;
     while (!signal.aborted) {
       const cursor = cursors.get(subscriber.name);
-      const json = log.get(cursor + 1);
-      if (json === undefined) {
+      const events = log.read(cursor, maxBatch, batchLimits.maxBytes);
+      if (events.length === 0) {
         await log.waitForEventAfter(cursor, signal);
         continue;
       }
+      const body = maxBatch === 1 ? events[0]! : `[${events.join(',')}]`;
       try {
-        const ack = await this.send(subscriber, json, cursor + 1, log.idOf(cursor + 1));
+        const ack = await this.send(subscriber, body, cursor + 1, log.idOf(cursor + 1));
         // The subscriber may already have more (it catches up by itself): skip what it has.
-        cursors.advance(subscriber.name, Math.min(Math.max(cursor + 1, ack?.lastSeq ?? 0), log.durableSeq));
-        this.deliveries.inc({ subscriber: subscriber.name, outcome: 'ok' });
+        cursors.advance(subscriber.name, Math.min(Math.max(cursor + events.length, ack?.lastSeq ?? 0), log.durableSeq));
+        maxBatch = ack?.maxBatch ?? 1;
+        this.deliveries.inc({ subscriber: subscriber.name, outcome: 'ok' }, events.length);
         if (failures > 0) logger.info({ subscriber: subscriber.name, failures }, 'subscriber is back');
         failures = 0;
       } catch (error) {
@@ -95,15 +108,14 @@ export class Delivery {
     }
   }
 
-  private async send(subscriber: Subscriber, json: string, seq: number, id: string): Promise<DeliveryAck | undefined> {
-    const response = await fetch(subscriber.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-request-id': id, 'x-event-seq': String(seq) },
-      body: json,
-      signal: AbortSignal.timeout(this.options.timeoutMs),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${subscriber.url} answered ${response.status}: ${text.slice(0, 200)}`);
+  private async send(subscriber: Subscriber, body: string, seq: number, id: string): Promise<DeliveryAck | undefined> {
+    const url = new URL(subscriber.url);
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-request-id': id, 'x-event-seq': String(seq) };
+    const { secret } = this.options;
+    if (secret) Object.assign(headers, signRequest(secret, { method: 'POST', target: `${url.pathname}${url.search}`, audience: subscriber.name, body }));
+    const response = await request(url, { method: 'POST', headers, body, dispatcher: this.dispatcher, signal: AbortSignal.timeout(this.options.timeoutMs) });
+    const text = await response.body.text();
+    if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`${subscriber.url} answered ${response.statusCode}: ${text.slice(0, 200)}`);
     // Classic subscribers answer anything; ours say how far they are.
     const ack = DeliveryAck.safeParse(safeJson(text));
     return ack.success ? ack.data : undefined;
@@ -116,16 +128,4 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }

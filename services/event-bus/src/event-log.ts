@@ -46,39 +46,72 @@ export class EventLog {
 
   /** Numbers and stores an event; resolves once it is on disk. */
   async append(request: PublishRequest): Promise<AppendResult> {
+    return (await this.appendAll([request]))[0]!;
+  }
+
+  /**
+   * Numbers and stores events in the given order, with one write; resolves once all are on disk.
+   * An id already in the log (a producer's retry) gets the stored event back; an id reused for a
+   * different event refuses the whole batch, before anything is stored.
+   */
+  async appendAll(requests: readonly PublishRequest[]): Promise<AppendResult[]> {
     if (this.failed) throw new AppError({ status: 503, code: 'event_log_failed', message: 'The event log can no longer be written; the bus must be restarted' });
-    const id = request.id ?? randomUUID();
-    const existingSeq = this.seqById.get(id);
-    if (existingSeq !== undefined) return this.existing(existingSeq, request);
+    const fresh = new Map<string, EventEnvelope>();
+    const plan = requests.map((request): AppendResult & { durable: Promise<void> | undefined } => {
+      const id = request.id ?? randomUUID();
+      const seq = this.seqById.get(id);
+      if (seq !== undefined) return { ...this.checkSame(seq, request), created: false };
+      const inBatch = fresh.get(id);
+      if (inBatch) {
+        if (!sameEvent(inBatch, request)) throw conflict(id, 'earlier in the same batch');
+        return { envelope: inBatch, created: false, durable: undefined };
+      }
+      const envelope = { id, seq: 0, type: request.type, data: request.data } as EventEnvelope;
+      fresh.set(id, envelope);
+      return { envelope, created: true, durable: undefined };
+    });
 
-    const envelope = { id, seq: this.events.length + 1, type: request.type, data: request.data } as EventEnvelope;
-    const json = JSON.stringify(envelope);
-    const durable = this.file.append([json]).then(
-      () => {
-        if (envelope.seq > this.durableSeq) this.durableSeq = envelope.seq;
-        this.appended.resolve();
-        this.appended = Promise.withResolvers<void>();
-      },
-      (error: unknown) => {
-        this.failed = true;
-        throw new AppError({ status: 503, code: 'event_log_failed', message: 'The event could not be written to disk', cause: error });
-      },
-    );
-    this.events.push({ id, json, durable });
-    this.seqById.set(id, envelope.seq);
-    await durable;
-    return { envelope, created: true };
+    const jsons: string[] = [];
+    for (const envelope of fresh.values()) {
+      envelope.seq = this.events.length + 1;
+      const json = JSON.stringify(envelope);
+      jsons.push(json);
+      this.events.push({ id: envelope.id, json, durable: Promise.resolve() });
+      this.seqById.set(envelope.id, envelope.seq);
+    }
+    if (jsons.length > 0) {
+      const lastSeq = this.events.length;
+      const durable = this.file.append(jsons).then(
+        () => {
+          if (lastSeq > this.durableSeq) this.durableSeq = lastSeq;
+          this.appended.resolve();
+          this.appended = Promise.withResolvers<void>();
+        },
+        (error: unknown) => {
+          this.failed = true;
+          throw new AppError({ status: 503, code: 'event_log_failed', message: 'The event could not be written to disk', cause: error });
+        },
+      );
+      for (let seq = lastSeq - jsons.length + 1; seq <= lastSeq; seq += 1) this.events[seq - 1]!.durable = durable;
+      await durable;
+    }
+    // A retried event is answered only once it is durable (it may still be on its way to disk).
+    await Promise.all(plan.flatMap((step) => (step.durable ? [step.durable] : [])));
+    return plan.map(({ envelope, created }) => ({ envelope, created }));
   }
 
-  /** The JSON text of the events after `after`, at most `limit` of them, all durable. */
-  read(after: number, limit = Number.POSITIVE_INFINITY): string[] {
+  /** The JSON text of the durable events after `after`: at most `limit`, and `maxBytes` unless the first alone is more. */
+  read(after: number, limit = Number.POSITIVE_INFINITY, maxBytes = Number.POSITIVE_INFINITY): string[] {
     const end = Math.min(this.durableSeq, after + limit);
-    return after >= end ? [] : this.events.slice(after, end).map((event) => event.json);
-  }
-
-  /** The JSON text of one durable event. */
-  get(seq: number): string | undefined {
-    return seq >= 1 && seq <= this.durableSeq ? this.events[seq - 1]?.json : undefined;
+    const page: string[] = [];
+    let bytes = 0;
+    for (let seq = after + 1; seq <= end; seq += 1) {
+      const { json } = this.events[seq - 1]!;
+      bytes += json.length + 1;
+      if (page.length > 0 && bytes > maxBytes) break;
+      page.push(json);
+    }
+    return page;
   }
 
   idOf(seq: number): string {
@@ -102,13 +135,19 @@ export class EventLog {
     return this.file.close();
   }
 
-  private async existing(seq: number, request: PublishRequest): Promise<AppendResult> {
+  /** The stored event with this seq (and when it is durable), if it is the same event as `request`. */
+  private checkSame(seq: number, request: PublishRequest): { envelope: EventEnvelope; durable: Promise<void> } {
     const stored = this.events[seq - 1]!;
-    await stored.durable;
     const envelope = JSON.parse(stored.json) as EventEnvelope;
-    if (envelope.type !== request.type || JSON.stringify(envelope.data) !== JSON.stringify(request.data)) {
-      throw new AppError({ status: 409, code: 'event_id_conflict', message: `Event id ${request.id} is already used by a different event (seq ${seq})` });
-    }
-    return { envelope, created: false };
+    if (!sameEvent(envelope, request)) throw conflict(envelope.id, `seq ${seq}`);
+    return { envelope, durable: stored.durable };
   }
+}
+
+function sameEvent(stored: EventEnvelope, request: PublishRequest): boolean {
+  return stored.type === request.type && JSON.stringify(stored.data) === JSON.stringify(request.data);
+}
+
+function conflict(id: string, where: string): AppError {
+  return new AppError({ status: 409, code: 'event_id_conflict', message: `Event id ${id} is already used by a different event (${where})` });
 }

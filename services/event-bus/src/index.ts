@@ -1,4 +1,4 @@
-import { createLogger, createMetricsRegistry, exitOnSignals, Lifecycle, startServer } from '@blog/common';
+import { createLogger, createMetricsRegistry, exitOnSignals, Lifecycle, SignatureVerifier, startServer, warnIfUnsigned } from '@blog/common';
 import { createEventBusApp } from './app.js';
 import { loadEventBusConfig } from './config.js';
 import { Delivery } from './delivery.js';
@@ -16,6 +16,7 @@ try {
 const logger = createLogger('event-bus', config.LOG_LEVEL);
 const metrics = createMetricsRegistry('event-bus');
 const lifecycle = new Lifecycle();
+warnIfUnsigned(config.EVENT_BUS_SECRET, logger);
 // A damaged log or an unwritable DATA_DIR must stop the start with a clear message.
 const [log, cursors] = await Promise.all([
   EventLog.open(config.DATA_DIR, logger),
@@ -33,10 +34,12 @@ const delivery = new Delivery({
   timeoutMs: config.DELIVERY_TIMEOUT_MS,
   retryMaxDelayMs: config.RETRY_MAX_DELAY_MS,
   cursorFlushMs: config.CURSOR_FLUSH_MS,
+  secret: config.EVENT_BUS_SECRET,
 });
+const verifier = config.EVENT_BUS_SECRET ? new SignatureVerifier(config.EVENT_BUS_SECRET, 'event-bus') : undefined;
 
 const running = await startServer({
-  app: createEventBusApp({ logger, metrics, lifecycle, log }),
+  app: createEventBusApp({ logger, metrics, lifecycle, log, verifier }),
   port: config.PORT,
   host: config.HOST,
   logger,

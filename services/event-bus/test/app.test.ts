@@ -1,4 +1,4 @@
-import { createLogger, createMetricsRegistry, Lifecycle, limits } from '@blog/common';
+import { batchLimits, createLogger, createMetricsRegistry, Lifecycle, limits } from '@blog/common';
 import { makeTempDir } from '@blog/testing';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -70,13 +70,33 @@ describe('event bus API', () => {
       ['a comment with a bad status', { type: 'CommentCreated', data: { id: 'c1', postId: 'p1', content: 'hi', status: 'approved' } }],
       ['an id with a slash', { type: 'PostCreated', data: { id: '../p1', title: 't' } }],
       ['an extra field', { type: 'PostCreated', data: { id: 'p1', title: 't', admin: true } }],
-      ['an array body', [{ type: 'PostCreated', data: { id: 'p1', title: 't' } }]],
+      ['an array with an invalid event', [{ type: 'PostCreated', data: { id: 'p1', title: 't' } }, { type: 'PostCreated', data: { id: 'p2' } }]],
+      ['an empty array', []],
     ])('when the event has %s, then it is refused with 400 and not stored', async (_case, body) => {
       const response = await request(bus.app).post('/events').send(body);
 
       expect(response.status).toBe(400);
       expect(response.body).toMatchObject({ error: { code: 'invalid_request', message: expect.any(String) } });
       expect((await request(bus.app).get('/events')).body).toEqual([]);
+    });
+
+    it('when an array of events arrives, then they are stored in that order with one answer, and a retry of it stores nothing new', async () => {
+      const batch = [
+        { ...postCreated('first of batch', 'b1'), id: 'batch-1' },
+        { ...postCreated('second of batch', 'b2'), id: 'batch-2' },
+      ];
+
+      const response = await request(bus.app).post('/events').send(batch);
+      const retry = await request(bus.app).post('/events').send(batch);
+
+      expect(response.status).toBe(201);
+      expect(response.body).toEqual([
+        { ...batch[0], seq: 1 },
+        { ...batch[1], seq: 2 },
+      ]);
+      expect(retry.status).toBe(200);
+      expect(retry.body).toEqual(response.body);
+      expect((await request(bus.app).get('/events')).body).toEqual(response.body);
     });
 
     it('when the body is malformed JSON, then 400 malformed_json', async () => {
@@ -87,7 +107,7 @@ describe('event bus API', () => {
     });
 
     it('when the body is over the size limit, then 413', async () => {
-      const response = await request(bus.app).post('/events').send({ type: 'PostCreated', data: { id: 'p', title: 'x'.repeat(limits.bodyMaxBytes) } });
+      const response = await request(bus.app).post('/events').send({ type: 'PostCreated', data: { id: 'p', title: 'x'.repeat(batchLimits.bodyMaxBytes) } });
 
       expect(response.status).toBe(413);
       expect(response.body).toEqual({ error: { code: 'payload_too_large', message: expect.any(String) } });

@@ -2,8 +2,8 @@ import { createServiceApp, receiveEvents, type EventServiceDeps } from '@blog/co
 import type { Express } from 'express';
 import type { ModerationState } from './domain/moderation.js';
 
-export function createModerationApp({ logger, metrics, lifecycle, projection }: EventServiceDeps<ModerationState>): Express {
-  return createServiceApp({ logger, metrics, lifecycle }, (app) => {
-    app.post('/events', receiveEvents(projection));
-  });
+/** Moderation has no public routes: it only hears the log (and answers health, readiness, metrics). */
+export function createModerationApp(deps: EventServiceDeps<ModerationState>): Express {
+  const { logger, metrics, lifecycle } = deps;
+  return createServiceApp({ logger, metrics, lifecycle }, () => {}, receiveEvents(deps));
 }

@@ -1,5 +1,6 @@
+import { batchLimits } from '@blog/common';
 import type { EventServiceDeps } from '@blog/common';
-import { createEventServiceDeps, makeTempDir, startAppUnderTest, type AppUnderTest } from '@blog/testing';
+import { createEventServiceDeps, makeTempDir, startAppUnderTest, type AppUnderTest, signedFetch, waitFor } from '@blog/testing';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,11 +22,16 @@ describe('moderation API', () => {
     await deps.bus.publish({ type: 'PostCreated', data: { id: 'm-p1', title: 't' } });
     const created = await deps.bus.publish({ type: 'CommentCreated', data: { id: 'm-c1', postId: 'm-p1', content: 'Orange juice', status: 'pending' } });
 
-    expect((await request(app).post('/events').send(created)).body).toEqual({ status: 'applied', lastSeq: created.seq });
-    expect((await request(app).post('/events').send(created)).body).toEqual({ status: 'duplicate', lastSeq: created.seq });
+    expect((await request(app).post('/events').send(created)).body).toEqual({ status: 'applied', lastSeq: created.seq, maxBatch: batchLimits.maxEvents });
+    expect((await request(app).post('/events').send(created)).body).toEqual({ status: 'duplicate', lastSeq: created.seq, maxBatch: batchLimits.maxEvents });
 
-    const log = (await (await fetch(`${service.bus.url}/events`)).json()) as Array<{ type: string; data: object }>;
-    expect(log.filter((event) => event.type === 'CommentModerated')).toEqual([
+    // The verdict leaves through the outbox right after the ack.
+    const verdicts = await waitFor(async () => {
+      const log = (await (await signedFetch(`${service.bus.url}/events`)).json()) as Array<{ type: string; data: object }>;
+      const found = log.filter((event) => event.type === 'CommentModerated');
+      return found.length > 0 ? found : undefined;
+    });
+    expect(verdicts).toEqual([
       expect.objectContaining({ data: { id: 'm-c1', postId: 'm-p1', content: 'Orange juice', status: 'rejected' } }),
     ]);
   });
@@ -35,10 +41,12 @@ describe('moderation API', () => {
     const fresh = await createEventServiceDeps(createModerationProjection(['orange']), { busUrl: service.bus.url, dataDir: freshDir.path });
 
     await fresh.projection.catchUp();
-
-    const log = (await (await fetch(`${service.bus.url}/events`)).json()) as Array<{ type: string }>;
-    expect(log.filter((event) => event.type === 'CommentModerated')).toHaveLength(1);
+    // Give its outbox time to republish (the bus must recognise the id); close waits for the batch under way.
+    await new Promise((resolve) => setTimeout(resolve, 200));
     await fresh.projection.close();
+
+    const log = (await (await signedFetch(`${service.bus.url}/events`)).json()) as Array<{ type: string }>;
+    expect(log.filter((event) => event.type === 'CommentModerated')).toHaveLength(1);
     await freshDir.remove();
   });
 

@@ -2,7 +2,8 @@ import { createServiceApp, CreatePostBody, parseBody, receiveEvents, type EventS
 import type { Express } from 'express';
 import { postCreated, type PostsState } from './domain/posts.js';
 
-export function createPostsApp({ logger, metrics, lifecycle, bus, projection }: EventServiceDeps<PostsState>): Express {
+export function createPostsApp(deps: EventServiceDeps<PostsState>): Express {
+  const { logger, metrics, lifecycle, bus, projection } = deps;
   return createServiceApp({ logger, metrics, lifecycle }, (app) => {
     app.get('/posts', (_req, res) => {
       res.json(Object.fromEntries(projection.state.posts));
@@ -17,7 +18,5 @@ export function createPostsApp({ logger, metrics, lifecycle, bus, projection }: 
       await projection.deliver(stored).catch((error: unknown) => logger.warn({ err: error, seq: stored.seq }, 'applying own event deferred'));
       res.status(201).json(stored.data);
     });
-
-    app.post('/events', receiveEvents(projection));
-  });
+  }, receiveEvents(deps));
 }

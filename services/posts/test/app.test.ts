@@ -1,5 +1,5 @@
-import { limits, type EventServiceDeps } from '@blog/common';
-import { createEventServiceDeps, makeTempDir, startAppUnderTest, type AppUnderTest } from '@blog/testing';
+import { limits, type EventServiceDeps, batchLimits } from '@blog/common';
+import { createEventServiceDeps, makeTempDir, startAppUnderTest, type AppUnderTest, signedFetch } from '@blog/testing';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +28,7 @@ describe('posts API', () => {
       expect(response.status).toBe(201);
       expect(response.body).toEqual({ id: expect.any(String), title });
       expect((await request(app).get('/posts')).body[response.body.id]).toEqual({ id: response.body.id, title });
-      const log = (await (await fetch(`${service.bus.url}/events`)).json()) as Array<{ type: string; data: unknown }>;
+      const log = (await (await signedFetch(`${service.bus.url}/events`)).json()) as Array<{ type: string; data: unknown }>;
       expect(log).toContainEqual(expect.objectContaining({ type: 'PostCreated', data: { id: response.body.id, title } }));
     });
 
@@ -110,8 +110,8 @@ describe('posts API', () => {
       const first = await request(app).post('/events').send(stored);
       const second = await request(app).post('/events').send(stored);
 
-      expect(first.body).toEqual({ status: 'applied', lastSeq: stored.seq });
-      expect(second.body).toEqual({ status: 'duplicate', lastSeq: stored.seq });
+      expect(first.body).toEqual({ status: 'applied', lastSeq: stored.seq, maxBatch: batchLimits.maxEvents });
+      expect(second.body).toEqual({ status: 'duplicate', lastSeq: stored.seq, maxBatch: batchLimits.maxEvents });
       const posts = (await request(app).get('/posts')).body as Record<string, unknown>;
       expect(Object.values(posts).filter((post) => (post as { id: string }).id === 'delivered-post')).toHaveLength(1);
     });

@@ -3,7 +3,8 @@ import type { Express } from 'express';
 import type { QueryView } from './domain/query-view.js';
 import { createLiveStream } from './live-stream.js';
 
-export function createQueryApp({ logger, metrics, lifecycle, projection }: EventServiceDeps<QueryView>): Express {
+export function createQueryApp(deps: EventServiceDeps<QueryView>): Express {
+  const { logger, metrics, lifecycle, projection } = deps;
   // The view only changes with a new event, so its JSON is built once per change, not per request.
   let cached = { seq: -1, json: '{}' };
   const viewJson = () => {
@@ -17,7 +18,5 @@ export function createQueryApp({ logger, metrics, lifecycle, projection }: Event
     });
 
     app.get(livePath, createLiveStream(projection, lifecycle, viewJson));
-
-    app.post('/events', receiveEvents(projection));
-  });
+  }, receiveEvents(deps));
 }

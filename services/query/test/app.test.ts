@@ -1,3 +1,4 @@
+import { batchLimits } from '@blog/common';
 import type { EventServiceDeps } from '@blog/common';
 import { startAppUnderTest, type AppUnderTest } from '@blog/testing';
 import type { Express } from 'express';
@@ -36,7 +37,7 @@ describe('query API', () => {
 
     const response = await request(app).post('/events').send(later);
 
-    expect(response.body).toEqual({ status: 'applied', lastSeq: later.seq });
+    expect(response.body).toEqual({ status: 'applied', lastSeq: later.seq, maxBatch: batchLimits.maxEvents });
     expect((await request(app).get('/posts')).body['q-gap']).toEqual({ id: 'q-gap', title: 'Missed', comments: [{ id: 'q-gap-c', content: 'after the gap', status: 'pending' }] });
   });
 
