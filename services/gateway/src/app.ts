@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { AppError, createErrorHandler, requestLogging, type Lifecycle, type Logger } from '@blog/common';
 import type { RouteTable } from '@blog/routes';
 import express, { type Express } from 'express';
+import helmet from 'helmet';
 import { createProxyServer } from 'http-proxy-3';
 
 export interface GatewayDeps {
@@ -46,6 +47,15 @@ export function createGateway({ logger, lifecycle, routes, upstreams, clientDir,
 
   const app = express();
   app.disable('x-powered-by');
+  // Security headers for what the gateway answers itself (proxied answers bring their service's).
+  // The built client needs nothing from other origins; Vite's dev server (no clientDir) injects
+  // inline scripts, so it gets no CSP. Plain http must keep working: no upgrade-insecure-requests.
+  app.use(
+    helmet({
+      contentSecurityPolicy: clientDir ? { directives: { upgradeInsecureRequests: null } } : false,
+      strictTransportSecurity: false,
+    }),
+  );
   // Proxied answers carry their service's own x-served-by; this one marks the gateway's.
   app.use((_req, res, next) => {
     res.setHeader('x-served-by', 'gateway');

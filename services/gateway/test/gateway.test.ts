@@ -139,6 +139,16 @@ describe('gateway serving the built client', () => {
     expect((await request(gateway.app).get('/some/page').set('accept', 'text/html')).text).toContain('<title>Blog</title>');
   });
 
+  it('serves the client with security headers: a same-origin CSP that keeps plain http working, nosniff, no CORS', async () => {
+    const response = await request(gateway.app).get('/').set('origin', 'https://evil.example');
+
+    expect(response.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(response.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(response.headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
+    expect(response.headers['x-content-type-options']).toBe('nosniff');
+    expect(response.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
   it('answers 404 JSON for a missing asset that is not a page', async () => {
     const response = await request(gateway.app).get('/assets/missing.js').set('accept', 'application/javascript');
 
