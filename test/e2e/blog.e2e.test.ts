@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeTempDir, repoRoot, waitFor } from '@blog/testing';
+import { makeTempDir, repoRoot, routeCases, waitFor } from '@blog/testing';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -70,6 +70,24 @@ describe.runIf(runnable)('the blog in a browser', () => {
     await card.getByLabel('Add a comment').fill(content);
     await card.getByLabel('Add a comment').press('Enter');
   }
+
+  // First, while every service is up (the browser test stops query). The public entry of
+  // `pnpm start` routes like the Ingress: internal routes land on the client, never on a service.
+  it.each(routeCases)('on the public origin, $method $path reaches $service', async ({ method, path: url, service }) => {
+    const expected = { 'posts-clusterip-srv': 'posts', 'comments-srv': 'comments', 'query-srv': 'query', 'client-srv': 'client' }[service];
+    const controller = new AbortController();
+    const response = await fetch(`${baseUrl}${url}`, { method, headers: method === 'POST' ? { 'content-type': 'application/json' } : {}, body: method === 'POST' ? '{}' : undefined, signal: controller.signal });
+    controller.abort();
+
+    // The gateway stands in for the client: what the client would not serve (POST /events), it refuses itself.
+    expect(service === 'client-srv' ? ['client', 'gateway'] : [expected]).toContain(response.headers.get('x-served-by'));
+  });
+
+  it.each([4005, 4000, 4001, 4002, 4003])('the internal POST /events on port %i refuses an unsigned request with 401 (pnpm start signs with a secret of its own)', async (port) => {
+    const response = await fetch(`http://127.0.0.1:${port}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"PostCreated","data":{"id":"x","title":"x"}}' });
+
+    expect(response.status).toBe(401);
+  });
 
   it('creates a post, moderates comments live, shares them across tabs, and shows when query is down', async () => {
     const title = `A post from the browser ${Date.now().toString(36)}`;
