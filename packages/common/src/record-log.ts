@@ -53,17 +53,35 @@ export function decodeRecords(contents: Buffer): { records: string[]; validBytes
   return { records, validBytes: offset };
 }
 
+export interface RecordLogOptions {
+  /**
+   * Unset: every append resolves only after its fdatasync (the bus's log: what it acknowledges must
+   * survive power loss). Set: appends resolve once written to the OS, and the file is fdatasynced
+   * this often. For logs that can be rebuilt from elsewhere (a service's journal, whose tail the
+   * bus can always send again): a killed process loses nothing, a power cut at most this much.
+   */
+  syncIntervalMs?: number;
+}
+
 export class RecordLog {
   private pending: PendingAppend[] = [];
   private flushing: Promise<void> | undefined;
   private failure: Error | undefined;
+  private unsynced = false;
+  private readonly syncTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly file: FileHandle,
     readonly filePath: string,
-  ) {}
+    private readonly syncIntervalMs?: number,
+  ) {
+    if (syncIntervalMs !== undefined) {
+      this.syncTimer = setInterval(() => void this.syncNow().catch(() => undefined), syncIntervalMs);
+      this.syncTimer.unref();
+    }
+  }
 
-  static async open(filePath: string): Promise<OpenedRecordLog> {
+  static async open(filePath: string, { syncIntervalMs }: RecordLogOptions = {}): Promise<OpenedRecordLog> {
     await mkdir(path.dirname(filePath), { recursive: true });
     const file = await open(filePath, 'a+');
     try {
@@ -80,7 +98,7 @@ export class RecordLog {
         await file.truncate(validBytes);
         await file.datasync();
       }
-      return { log: new RecordLog(file, filePath), records, truncatedBytes };
+      return { log: new RecordLog(file, filePath, syncIntervalMs), records, truncatedBytes };
     } catch (error) {
       await file.close();
       throw error;
@@ -105,8 +123,16 @@ export class RecordLog {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.syncTimer);
     await this.flushing;
+    await this.syncNow();
     await this.file.close();
+  }
+
+  private async syncNow(): Promise<void> {
+    if (!this.unsynced || this.failure) return;
+    this.unsynced = false;
+    await this.file.datasync();
   }
 
   private async flush(): Promise<void> {
@@ -120,7 +146,8 @@ export class RecordLog {
       }
       try {
         await writeFully(this.file, batch.length === 1 ? batch[0]!.bytes : Buffer.concat(batch.map((b) => b.bytes), size));
-        await this.file.datasync();
+        if (this.syncIntervalMs === undefined) await this.file.datasync();
+        else this.unsynced = true;
         for (const append of batch) append.resolve();
       } catch (error) {
         // After a failed write or fsync the file's state is unknown: refuse everything from now on.

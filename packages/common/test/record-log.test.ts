@@ -1,7 +1,7 @@
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempDir } from '@blog/testing';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CorruptLogError, decodeRecords, encodeRecord, RecordLog } from '../src/record-log.js';
 
 describe('RecordLog', () => {
@@ -23,6 +23,22 @@ describe('RecordLog', () => {
     const reopened = await RecordLog.open(file);
     expect(reopened.records).toEqual(records);
     expect(reopened.truncatedBytes).toBe(0);
+    await reopened.log.close();
+  });
+
+  it('when synced lazily (a journal), then an append is readable by the next open at once, before any fsync, and fdatasync runs on its interval', async () => {
+    const { log } = await RecordLog.open(file, { syncIntervalMs: 60_000 });
+    const datasync = vi.spyOn(Object.getPrototypeOf((log as unknown as { file: object }).file) as { datasync: () => Promise<void> }, 'datasync');
+
+    await log.append(['{"n":1}']);
+    // Not closed: like a killed process, whose written bytes the OS still has.
+    const reopened = await RecordLog.open(file);
+
+    expect(reopened.records).toEqual(['{"n":1}']);
+    expect(datasync).not.toHaveBeenCalled();
+    await log.close();
+    expect(datasync).toHaveBeenCalledTimes(1);
+    datasync.mockRestore();
     await reopened.log.close();
   });
 

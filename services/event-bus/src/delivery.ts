@@ -29,12 +29,15 @@ export class Delivery {
   private loops: Promise<void>[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly deliveries: Counter<'subscriber' | 'outcome'>;
-  private readonly dispatcher: Agent;
+  /** One connection pool per subscriber: subscribers behind one host:port must not share (and wait for) connections. */
+  private readonly dispatchers = new Map<string, Agent>();
 
   constructor(private readonly options: DeliveryOptions) {
     const { metrics, subscribers, cursors, log } = options;
-    // One connection per subscriber at a time is all a loop uses; keep-alive saves the handshakes.
-    this.dispatcher = new Agent({ connections: 2, keepAliveTimeout: 4_000, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+    // A loop sends one request at a time, so one kept-alive connection each is all it needs.
+    for (const { name } of subscribers) {
+      this.dispatchers.set(name, new Agent({ connections: 1, keepAliveTimeout: 4_000, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs }));
+    }
     this.deliveries = new Counter({
       name: 'event_bus_deliveries_total',
       help: 'Delivery attempts by subscriber and outcome',
@@ -72,7 +75,7 @@ export class Delivery {
     clearInterval(this.flushTimer);
     await Promise.all(this.loops);
     await this.options.cursors.save();
-    await this.dispatcher.close();
+    await Promise.all([...this.dispatchers.values()].map((dispatcher) => dispatcher.close()));
   }
 
   private async deliverForever(subscriber: Subscriber): Promise<void> {
@@ -83,11 +86,11 @@ export class Delivery {
     let maxBatch = 1;
     while (!signal.aborted) {
       const cursor = cursors.get(subscriber.name);
-      const events = log.read(cursor, maxBatch, batchLimits.maxBytes);
-      if (events.length === 0) {
+      if (log.durableSeq <= cursor) {
         await log.waitForEventAfter(cursor, signal);
         continue;
       }
+      const events = log.read(cursor, maxBatch, batchLimits.maxBytes);
       const body = maxBatch === 1 ? events[0]! : `[${events.join(',')}]`;
       try {
         const ack = await this.send(subscriber, body, cursor + 1, log.idOf(cursor + 1));
@@ -113,7 +116,7 @@ export class Delivery {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'x-request-id': id, 'x-event-seq': String(seq) };
     const { secret } = this.options;
     if (secret) Object.assign(headers, signRequest(secret, { method: 'POST', target: `${url.pathname}${url.search}`, audience: subscriber.name, body }));
-    const response = await request(url, { method: 'POST', headers, body, dispatcher: this.dispatcher, signal: AbortSignal.timeout(this.options.timeoutMs) });
+    const response = await request(url, { method: 'POST', headers, body, dispatcher: this.dispatchers.get(subscriber.name)!, signal: AbortSignal.timeout(this.options.timeoutMs) });
     const text = await response.body.text();
     if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`${subscriber.url} answered ${response.statusCode}: ${text.slice(0, 200)}`);
     // Classic subscribers answer anything; ours say how far they are.

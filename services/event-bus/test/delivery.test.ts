@@ -115,6 +115,32 @@ describe('Delivery', () => {
     expect(slow.received.length).toBeLessThan(10);
   });
 
+  it('when subscribers share one host and port (a gateway), then two slow ones do not hold up a healthy one', async () => {
+    // One server, three paths: a per-origin connection pool would be shared by all three.
+    const received: string[] = [];
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const answer = () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        if (req.url === '/fast') {
+          received.push(req.url);
+          answer();
+        } else setTimeout(answer, 1_500);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    running.push({ stop: () => (server.closeAllConnections(), new Promise((resolve) => server.close(resolve))) });
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await startDelivery([
+      { name: 'slow-1', url: `${origin}/slow-1` },
+      { name: 'slow-2', url: `${origin}/slow-2` },
+      { name: 'fast', url: `${origin}/fast` },
+    ]);
+
+    for (let n = 1; n <= 5; n += 1) await publish(n);
+    await waitFor(() => (received.length === 5 ? true : undefined), { timeoutMs: 1_000, what: 'the fast subscriber to get all five while the slow ones are still busy' });
+  });
+
   it('when a subscriber does not answer in time, then the delivery times out and is retried', async () => {
     const hanging = await startSubscriber((_event, attempt) => ({ status: 200, delayMs: attempt === 1 ? 3_000 : 0 }));
     running.push({ stop: hanging.close });
