@@ -123,7 +123,14 @@ describe('docker compose up', () => {
     await compose('restart', 'event-bus');
     await compose('up', '-d', '--wait', '--wait-timeout', '120');
 
-    const events = (await run('docker', ['compose', '-p', project, 'exec', '-T', 'event-bus', 'node', '-e', "fetch('http://127.0.0.1:4005/events').then((r) => r.text()).then((t) => process.stdout.write(t))"], { cwd: repoRoot, env: { ...process.env, BLOG_PORT: String(port) }, maxBuffer: 64 * 1024 * 1024 })).stdout;
+    // Reading the log is an internal, signed request: made inside the bus container, with its secret.
+    const readLog = [
+      "import('@blog/common').then(async ({ signRequest }) => {",
+      "  const headers = signRequest(process.env.EVENT_BUS_SECRET, { method: 'GET', target: '/events', audience: 'event-bus', body: '' });",
+      "  process.stdout.write(await (await fetch('http://127.0.0.1:4005/events', { headers })).text());",
+      '});',
+    ].join('\n');
+    const events = (await run('docker', ['compose', '-p', project, 'exec', '-T', 'event-bus', 'node', '-e', readLog], { cwd: repoRoot, env: { ...process.env, BLOG_PORT: String(port) }, maxBuffer: 64 * 1024 * 1024 })).stdout;
     const storedTitles = (JSON.parse(events) as Array<{ type: string; data: { title?: string } }>).filter((e) => e.type === 'PostCreated').map((e) => e.data.title);
     expect(storedTitles).toEqual(expect.arrayContaining(titles));
     const after = await createPost(unique('after the restart'));
