@@ -103,7 +103,7 @@ describe('fuzzing every route of every service', () => {
     busLog = await EventLog.open(busDir.path, logger);
     const lifecycle = new Lifecycle();
     lifecycle.markReady();
-    const busApp = createEventBusApp({ logger, metrics: createMetricsRegistry('event-bus'), lifecycle, log: busLog });
+    const busApp = createEventBusApp({ logger, metrics: createMetricsRegistry('event-bus'), lifecycle, store: busLog });
 
     // The comments service needs one post to exist for its happy path.
     await comments.deps.bus.publish({ type: 'PostCreated', data: { id: existingPostId, title: 'fuzzed' } });

@@ -1,9 +1,13 @@
 import type { IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
+import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IService } from 'kubernetes-models/v1/Service';
-import { describeDoc, ofKind, type ManifestDoc } from './manifests.js';
+import { describeDoc, ofKind, type Body, type ManifestDoc } from './manifests.js';
 
 /**
  * Cross-reference checks over a set of manifest documents. Each returns the problems it found, one
@@ -70,35 +74,35 @@ export function gatewayParentProblems(docs: readonly ManifestDoc[]): string[] {
 }
 
 /** Each Service selects exactly one Deployment's pods, and its targetPort is a port their container declares. */
+/** Each Service selects exactly one workload's pods, and its targetPort is a port their container declares. */
 export function serviceSelectorProblems(docs: readonly ManifestDoc[]): string[] {
-  const deployments = ofKind<IDeployment>(docs, 'Deployment');
+  const workloads = workloadsOf(docs);
   return ofKind<IService>(docs, 'Service').flatMap((doc) => {
     const selector = doc.typed.spec?.selector ?? {};
     if (Object.keys(selector).length === 0) return [`${describeDoc(doc)}: has no selector`];
-    const selected = deployments.filter((deployment) => {
-      const labels = deployment.typed.spec?.template.metadata?.labels ?? {};
-      return Object.entries(selector).every(([key, value]) => labels[key] === value);
-    });
+    const selected = workloads.filter((workload) => selects(selector, podLabels(workload)));
     if (selected.length !== 1) {
-      return [`${describeDoc(doc)}: selector ${JSON.stringify(selector)} matches the pod template of ${selected.length} Deployments (${selected.map((d) => d.name).join(', ')}), expected 1`];
+      return [`${describeDoc(doc)}: selector ${JSON.stringify(selector)} matches the pod template of ${selected.length} workloads (${selected.map((w) => w.name).join(', ')}), expected 1`];
     }
-    const [deployment] = selected;
-    const containerPorts = (deployment!.typed.spec?.template.spec?.containers ?? []).flatMap((container) => container.ports ?? []);
+    const [workload] = selected;
+    const containerPorts = (workload!.typed.spec?.template.spec?.containers ?? []).flatMap((container) => container.ports ?? []);
     return (doc.typed.spec?.ports ?? []).flatMap((port) => {
       const target = port.targetPort ?? port.port;
       const declared = containerPorts.some((containerPort) => (typeof target === 'number' ? containerPort.containerPort === target : containerPort.name === target));
-      return declared ? [] : [`${describeDoc(doc)}: targetPort ${target} of port ${port.port} is not a containerPort of Deployment ${deployment!.name}`];
+      return declared ? [] : [`${describeDoc(doc)}: targetPort ${target} of port ${port.port} is not a containerPort of ${workload!.kind} ${workload!.name}`];
     });
   });
 }
 
-/** Every `http://name:port` in a container's env names a Service of the set and one of its ports. */
+const defaultPorts: Record<string, number> = { http: 80, https: 443, nats: 4222 };
+
+/** Every `http://name:port` (or `nats://`) in a container's env names a Service of the set and one of its ports. */
 export function envUrlProblems(docs: readonly ManifestDoc[]): string[] {
   const services = servicesOf(docs);
   return eachContainer(docs).flatMap(({ doc, container }) =>
     (container.env ?? []).flatMap((variable) =>
-      [...(variable.value ?? '').matchAll(/https?:\/\/([a-z0-9.-]+):(\d+)/gi)].flatMap((match) =>
-        checkServicePort(services, `${describeDoc(doc)} container ${container.name} env ${variable.name} (${match[0]})`, match[1], Number(match[2])),
+      [...(variable.value ?? '').matchAll(/\b(https?|nats):\/\/([a-z0-9.-]+)(?::(\d+))?/gi)].flatMap((match) =>
+        checkServicePort(services, `${describeDoc(doc)} container ${container.name} env ${variable.name} (${match[0]})`, match[2], match[3] ? Number(match[3]) : defaultPorts[match[1]!.toLowerCase()]),
       ),
     ),
   );
@@ -123,7 +127,7 @@ export function secretRefProblems(docs: readonly ManifestDoc[]): string[] {
       if (!secrets.get(ref.name ?? '')?.has(ref.key)) found.push(`${where} env ${variable.name}: Secret ${ref.name} has no key ${ref.key}`);
       if (variable.name === 'EVENT_BUS_SECRET') sources.add(`${ref.name}/${ref.key}`);
     }
-    const usesBus = env.some((variable) => variable.name === 'EVENT_BUS_URL' || variable.name === 'SUBSCRIBERS');
+    const usesBus = isBus(container) || isConsumer(container);
     if (usesBus && !env.some((variable) => variable.name === 'EVENT_BUS_SECRET' && variable.valueFrom?.secretKeyRef)) found.push(`${where}: talks to the bus without EVENT_BUS_SECRET from a Secret`);
     return found;
   });
@@ -134,22 +138,66 @@ export function secretRefProblems(docs: readonly ManifestDoc[]): string[] {
 /** Every ServiceAccount a pod runs as is in the set. */
 export function serviceAccountProblems(docs: readonly ManifestDoc[]): string[] {
   const accounts = new Set(ofKind(docs, 'ServiceAccount').map((doc) => doc.name));
-  return ofKind<IDeployment>(docs, 'Deployment').flatMap((doc) => {
+  return workloadsOf(docs).flatMap((doc) => {
     const account = doc.typed.spec?.template.spec?.serviceAccountName;
     return account === undefined || accounts.has(account) ? [] : [`${describeDoc(doc)}: serviceAccountName ${account} is not a ServiceAccount of the manifests`];
   });
 }
 
-export function eachContainer(docs: readonly ManifestDoc[]): Array<{ doc: ManifestDoc & { typed: IDeployment }; container: IContainer }> {
-  return ofKind<IDeployment>(docs, 'Deployment').flatMap((doc) => {
+// --- Workloads ----------------------------------------------------------------------------------
+
+/** A Deployment or a StatefulSet: what runs pods. */
+export type Workload = ManifestDoc & { typed: IDeployment | IStatefulSet };
+
+export function workloadsOf(docs: readonly ManifestDoc[]): Workload[] {
+  return docs.filter((doc) => doc.kind === 'Deployment' || doc.kind === 'StatefulSet').map((doc) => ({ ...doc, typed: doc.body as unknown as IDeployment | IStatefulSet }));
+}
+
+const podLabels = (workload: Workload): Record<string, string> => workload.typed.spec?.template.metadata?.labels ?? {};
+
+const selects = (selector: Record<string, string>, labels: Record<string, string>): boolean => Object.entries(selector).every(([key, value]) => labels[key] === value);
+
+export function eachContainer(docs: readonly ManifestDoc[]): Array<{ doc: Workload; container: IContainer }> {
+  return workloadsOf(docs).flatMap((doc) => {
     const pod = doc.typed.spec?.template.spec;
     return [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])].map((container) => ({ doc, container }));
   });
 }
 
-/** The hardening and health checks every container of every Deployment must have (docs/STYLE "Manifests and images"). */
+/** A plain env value of a container, undefined when unset or taken from elsewhere (valueFrom). */
+export function envValue(container: IContainer, name: string): string | undefined {
+  return container.env?.find((variable) => variable.name === name)?.value;
+}
+
+const hasEnv = (container: IContainer, name: string) => (container.env ?? []).some((variable) => variable.name === name);
+
+/** The event bus: it keeps the log (EVENT_STORE) and pushes it (SUBSCRIBERS). */
+const isBus = (container: IContainer) => hasEnv(container, 'SUBSCRIBERS') || hasEnv(container, 'EVENT_STORE');
+
+/** A service that reads the bus's log. */
+const isConsumer = (container: IContainer) => hasEnv(container, 'EVENT_BUS_URL');
+
+function autoscalersOf(docs: readonly ManifestDoc[], workload: Workload) {
+  return ofKind<IHorizontalPodAutoscaler>(docs, 'HorizontalPodAutoscaler').filter(
+    (doc) => doc.typed.spec?.scaleTargetRef.kind === workload.kind && doc.typed.spec.scaleTargetRef.name === workload.name,
+  );
+}
+
+/** The fewest replicas a workload runs: its autoscaler's minReplicas when one scales it, else spec.replicas (default 1). */
+export function minimumReplicas(docs: readonly ManifestDoc[], workload: Workload): number {
+  const [autoscaler] = autoscalersOf(docs, workload);
+  return autoscaler ? (autoscaler.typed.spec?.minReplicas ?? 1) : (workload.typed.spec?.replicas ?? 1);
+}
+
+/** The most replicas a workload may run: its autoscaler's maxReplicas, else spec.replicas (default 1). */
+export function maximumReplicas(docs: readonly ManifestDoc[], workload: Workload): number {
+  const [autoscaler] = autoscalersOf(docs, workload);
+  return autoscaler ? (autoscaler.typed.spec?.maxReplicas ?? 1) : (workload.typed.spec?.replicas ?? 1);
+}
+
+/** The hardening and health checks every container of every workload must have (docs/STYLE "Manifests and images"). */
 export function podHardeningProblems(docs: readonly ManifestDoc[]): string[] {
-  const podProblems = ofKind<IDeployment>(docs, 'Deployment').flatMap((doc) => {
+  const podProblems = workloadsOf(docs).flatMap((doc) => {
     const pod = doc.typed.spec?.template.spec;
     const problems: string[] = [];
     if (pod?.automountServiceAccountToken !== false) problems.push('automountServiceAccountToken is not false');
@@ -162,8 +210,12 @@ export function podHardeningProblems(docs: readonly ManifestDoc[]): string[] {
     const pod = doc.typed.spec?.template.spec;
     const security = container.securityContext;
     const problems: string[] = [];
-    if (container.livenessProbe?.httpGet?.path !== '/healthz') problems.push('liveness probe is not GET /healthz');
-    if (container.readinessProbe?.httpGet?.path !== '/readyz') problems.push('readiness probe is not GET /readyz');
+    // Our services answer /readyz; a server we do not build (NATS) has one health endpoint, asked
+    // different questions in its query string.
+    const readyPath = (container.image ?? '').startsWith('blog/') ? '/readyz' : '/healthz';
+    const probePath = (probe: IContainer['livenessProbe']) => probe?.httpGet?.path?.split('?')[0];
+    if (probePath(container.livenessProbe) !== '/healthz') problems.push('liveness probe is not GET /healthz');
+    if (probePath(container.readinessProbe) !== readyPath) problems.push(`readiness probe is not GET ${readyPath}`);
     if (!container.startupProbe) problems.push('has no startup probe');
     for (const kind of ['requests', 'limits'] as const) {
       const amounts = container.resources?.[kind];
@@ -182,9 +234,254 @@ export function podHardeningProblems(docs: readonly ManifestDoc[]): string[] {
   return [...podProblems, ...containerProblems];
 }
 
-/** The volume a Deployment's container mounts at a path, if any. */
-export function volumeAt(doc: ManifestDoc & { typed: IDeployment }, mountPath: string) {
+/** The volume a workload's container mounts at a path, if any. */
+export function volumeAt(doc: Workload, mountPath: string) {
   const pod = doc.typed.spec?.template.spec;
   const mount = (pod?.containers ?? []).flatMap((container) => container.volumeMounts ?? []).find((m) => m.mountPath === mountPath);
   return (pod?.volumes ?? []).find((volume) => volume.name === mount?.name);
 }
+
+// --- Replicas, budgets and autoscalers ------------------------------------------------------------
+
+/**
+ * Every PodDisruptionBudget covers the pods of exactly one workload that runs two replicas or more,
+ * and lets a drain evict some but not all of them; every workload that runs two or more has exactly
+ * one budget (the eviction API refuses pods that two budgets cover). On one replica a budget either
+ * blocks every drain or protects nothing, so it is not asked for.
+ */
+export function disruptionBudgetProblems(docs: readonly ManifestDoc[]): string[] {
+  const workloads = workloadsOf(docs);
+  const budgetsOf = new Map<Workload, string[]>(workloads.map((workload) => [workload, []]));
+  const problems = ofKind<IPodDisruptionBudget>(docs, 'PodDisruptionBudget').flatMap((doc) => {
+    const where = describeDoc(doc);
+    const spec = doc.typed.spec;
+    const selector = spec?.selector?.matchLabels ?? {};
+    if (Object.keys(selector).length === 0) return [`${where}: has no matchLabels selector`];
+    const selected = workloads.filter((workload) => selects(selector, podLabels(workload)));
+    if (selected.length !== 1) return [`${where}: selector ${JSON.stringify(selector)} matches the pods of ${selected.length} workloads (${selected.map((w) => w.name).join(', ')}), expected 1`];
+    const target = selected[0]!;
+    budgetsOf.get(target)!.push(doc.name);
+    const replicas = minimumReplicas(docs, target);
+    if (replicas < 2) return [`${where}: ${target.kind} ${target.name} runs ${replicas} replica: a budget would block every drain or protect nothing`];
+    const { minAvailable, maxUnavailable } = spec ?? {};
+    if (typeof minAvailable === 'string' || typeof maxUnavailable === 'string') return [`${where}: use a number of pods, not a percentage (rounding at ${replicas} replicas decides too much)`];
+    if ((minAvailable === undefined) === (maxUnavailable === undefined)) return [`${where}: set exactly one of minAvailable and maxUnavailable`];
+    const evictable = maxUnavailable ?? replicas - minAvailable!;
+    if (evictable < 1) return [`${where}: lets no pod of ${target.name} be evicted at ${replicas} replicas: a drain would hang`];
+    if (evictable >= replicas) return [`${where}: lets every pod of ${target.name} be evicted at once (${replicas} replicas)`];
+    return [];
+  });
+  for (const [workload, budgets] of budgetsOf) {
+    const replicas = minimumReplicas(docs, workload);
+    if (replicas >= 2 && budgets.length === 0) problems.push(`${describeDoc(workload)}: runs ${replicas} replicas and no PodDisruptionBudget covers it`);
+    if (budgets.length > 1) problems.push(`${describeDoc(workload)}: covered by ${budgets.length} PodDisruptionBudgets (${budgets.join(', ')}): evictions would fail`);
+  }
+  return problems;
+}
+
+/**
+ * Every HorizontalPodAutoscaler scales a workload of the set, alone, between sane bounds; the
+ * workload leaves `replicas` to it (each apply would reset the count), and every container requests
+ * the resources whose utilization it targets (utilization is a share of the request).
+ */
+export function autoscalerProblems(docs: readonly ManifestDoc[]): string[] {
+  const workloads = workloadsOf(docs);
+  return ofKind<IHorizontalPodAutoscaler>(docs, 'HorizontalPodAutoscaler').flatMap((doc) => {
+    const where = describeDoc(doc);
+    const spec = doc.typed.spec;
+    const ref = spec.scaleTargetRef;
+    const target = workloads.find((workload) => workload.apiVersion === ref.apiVersion && workload.kind === ref.kind && workload.name === ref.name);
+    if (!target) return [`${where}: scaleTargetRef ${ref.apiVersion ?? '(no apiVersion)'} ${ref.kind}/${ref.name} is not a workload of the manifests`];
+    const problems: string[] = [];
+    if ((spec.minReplicas ?? 1) > spec.maxReplicas) problems.push(`${where}: minReplicas ${spec.minReplicas} is above maxReplicas ${spec.maxReplicas}`);
+    if (autoscalersOf(docs, target).length > 1) problems.push(`${where}: ${target.name} has more than one autoscaler`);
+    if (target.typed.spec?.replicas !== undefined) problems.push(`${describeDoc(target)}: sets replicas (${target.typed.spec.replicas}), which every apply would reset under ${doc.name}: leave it out`);
+    for (const metric of spec.metrics ?? []) {
+      if (metric.type !== 'Resource' || metric.resource?.target.type !== 'Utilization') continue;
+      const resource = metric.resource.name;
+      for (const container of target.typed.spec?.template.spec?.containers ?? []) {
+        if (container.resources?.requests?.[resource] === undefined) problems.push(`${where}: targets ${resource} utilization, but container ${container.name} of ${target.name} requests no ${resource}`);
+      }
+    }
+    return problems;
+  });
+}
+
+// --- The event log and its readers ----------------------------------------------------------------
+
+/**
+ * How each service that reads the log gets it. Push (EVENT_DELIVERY unset or `push`): the bus
+ * POSTs to the service's Service, so a bus must list that Service in SUBSCRIBERS, and there must be
+ * one replica (the Service hands each event to one of them). Pull: each replica reads GET /events
+ * itself, and no bus should push to it as well.
+ */
+export function deliveryProblems(docs: readonly ManifestDoc[]): string[] {
+  const services = ofKind<IService>(docs, 'Service');
+  const pushedTo = new Set(
+    eachContainer(docs).flatMap(({ container }) => [...(envValue(container, 'SUBSCRIBERS') ?? '').matchAll(/=https?:\/\/([a-z0-9.-]+)/gi)].map((match) => match[1]!)),
+  );
+  return eachContainer(docs)
+    .filter(({ container }) => isConsumer(container))
+    .flatMap(({ doc, container }) => {
+      const where = `${describeDoc(doc)} container ${container.name}`;
+      const mode = envValue(container, 'EVENT_DELIVERY') ?? 'push';
+      const own = services.filter((service) => selects(service.typed.spec?.selector ?? {}, podLabels(doc))).map((service) => service.name);
+      const listed = own.filter((name) => pushedTo.has(name));
+      if (mode === 'push') {
+        const problems: string[] = [];
+        if (listed.length === 0) problems.push(`${where}: push delivery, but no bus lists its Service (${own.join(', ') || 'none'}) in SUBSCRIBERS: it would get no events`);
+        const most = maximumReplicas(docs, doc);
+        if (most > 1) problems.push(`${where}: push delivery with up to ${most} replicas: each event would reach one of them; set EVENT_DELIVERY=pull`);
+        return problems;
+      }
+      if (mode === 'pull') return listed.length > 0 ? [`${where}: pulls, yet a bus also pushes to ${listed.join(', ')}: remove it from SUBSCRIBERS`] : [];
+      return [`${where}: EVENT_DELIVERY ${mode} is neither push nor pull`];
+    });
+}
+
+/**
+ * Where the bus keeps the log decides how it may run. In a file (EVENT_STORE unset or `file`): one
+ * replica, replaced with Recreate, DATA_DIR on a PersistentVolumeClaim of the set, so there is one
+ * writer and the log outlives the pod. In JetStream (`nats://…`): no volume claim at all (the bus is
+ * a stateless front), and no more stream replicas (EVENT_STREAM_REPLICAS) than servers behind the
+ * NATS Service it names.
+ */
+export function eventStoreProblems(docs: readonly ManifestDoc[]): string[] {
+  const claims = new Set(ofKind(docs, 'PersistentVolumeClaim').map((doc) => doc.name));
+  const services = ofKind<IService>(docs, 'Service');
+  return eachContainer(docs)
+    .filter(({ container }) => isBus(container))
+    .flatMap(({ doc, container }) => {
+      const where = describeDoc(doc);
+      const store = envValue(container, 'EVENT_STORE') ?? 'file';
+      const problems: string[] = [];
+      if (store === 'file') {
+        const most = maximumReplicas(docs, doc);
+        if (most !== 1) problems.push(`${where}: keeps the log in a file (EVENT_STORE ${store}) with up to ${most} replicas: it needs a single writer`);
+        if (doc.kind !== 'Deployment' || (doc.typed as IDeployment).spec?.strategy?.type !== 'Recreate') problems.push(`${where}: keeps the log in a file, so it must be a Deployment with the Recreate strategy (a rolling update runs two writers)`);
+        const dataDir = envValue(container, 'DATA_DIR') ?? '/data';
+        const claim = volumeAt(doc, dataDir)?.persistentVolumeClaim?.claimName;
+        if (!claim || !claims.has(claim)) problems.push(`${where}: keeps the log in a file, but DATA_DIR ${dataDir} is not on a PersistentVolumeClaim of the manifests`);
+        return problems;
+      }
+      const servers = store.split(',').map((server) => server.trim());
+      if (!servers.every((server) => /^nats:\/\/[a-z0-9.-]+(:\d+)?$/i.test(server))) return [`${where}: EVENT_STORE ${store} is neither file nor nats://host:port[,...]`];
+      const mounted = (doc.typed.spec?.template.spec?.volumes ?? []).filter((volume) => volume.persistentVolumeClaim).map((volume) => volume.name);
+      if (mounted.length > 0 || doc.kind === 'StatefulSet') problems.push(`${where}: keeps the log in JetStream, yet has storage of its own (${mounted.join(', ') || 'a StatefulSet'}): the bus is stateless there`);
+      const streamReplicas = Number(envValue(container, 'EVENT_STREAM_REPLICAS') ?? '1');
+      for (const server of servers) {
+        const host = new URL(server).hostname;
+        const service = services.find((candidate) => candidate.name === host);
+        if (!service) continue; // envUrlProblems names it.
+        const natsServers = workloadsOf(docs)
+          .filter((workload) => selects(service.typed.spec?.selector ?? {}, podLabels(workload)))
+          .reduce((sum, workload) => sum + minimumReplicas(docs, workload), 0);
+        if (streamReplicas > natsServers) problems.push(`${where}: EVENT_STREAM_REPLICAS ${streamReplicas}, but Service ${host} has ${natsServers} NATS servers behind it`);
+      }
+      return problems;
+    });
+}
+
+/**
+ * For a set meant to lose any one pod without a pause: the bus and every service that reads its log
+ * run two replicas or more, and those services pull the log (so every replica sees every event).
+ */
+export function scaleOutProblems(docs: readonly ManifestDoc[]): string[] {
+  return eachContainer(docs)
+    .filter(({ container }) => isBus(container) || isConsumer(container))
+    .flatMap(({ doc, container }) => {
+      const problems: string[] = [];
+      const fewest = minimumReplicas(docs, doc);
+      if (fewest < 2) problems.push(`${describeDoc(doc)}: runs ${fewest} replica, expected 2 or more`);
+      const mode = envValue(container, 'EVENT_DELIVERY');
+      if (isConsumer(container) && mode !== 'pull') problems.push(`${describeDoc(doc)} container ${container.name}: EVENT_DELIVERY is ${mode ?? 'unset (push)'}, expected pull`);
+      return problems;
+    });
+}
+
+// --- NATS ---------------------------------------------------------------------------------------
+
+/**
+ * Each StatefulSet that runs NATS from a nats.conf in a ConfigMap forms one cluster and keeps
+ * JetStream durable: three servers or more and an odd number (a quorum survives one loss); the
+ * cluster routes name every pod of the set, through its headless Service, on the cluster port both
+ * declare; server_name is the pod's name (unique and stable, as JetStream's Raft groups need); the
+ * store_dir is on a volumeClaimTemplate, so a replaced pod finds its files again.
+ */
+export function natsClusterProblems(docs: readonly ManifestDoc[]): string[] {
+  const configMaps = new Map(ofKind<IConfigMap>(docs, 'ConfigMap').map((doc) => [doc.name, doc.typed.data ?? {}]));
+  const services = ofKind<IService>(docs, 'Service');
+  return ofKind<IStatefulSet>(docs, 'StatefulSet').flatMap((doc) => {
+    const spec = doc.typed.spec;
+    const pod = spec?.template.spec;
+    return (pod?.containers ?? []).flatMap((container) => {
+      const args = container.args ?? [];
+      const at = args.indexOf('--config');
+      if (at < 0) return [];
+      const where = `${describeDoc(doc)} container ${container.name}`;
+      const configPath = args[at + 1] ?? '';
+      const mount = (container.volumeMounts ?? []).find((candidate) => configPath.startsWith(`${candidate.mountPath}/`));
+      const configMap = (pod?.volumes ?? []).find((volume) => volume.name === mount?.name)?.configMap?.name;
+      const conf = configMaps.get(configMap ?? '')?.[configPath.slice((mount?.mountPath.length ?? 0) + 1)];
+      if (conf === undefined) return [`${where}: --config ${configPath} is not a key of a ConfigMap of the manifests mounted there`];
+
+      const problems: string[] = [];
+      const replicas = spec?.replicas ?? 1;
+      if (replicas < 3 || replicas % 2 === 0) problems.push(`${where}: runs ${replicas} server(s); JetStream needs an odd number, 3 or more, to keep a quorum when one is lost`);
+
+      const serverNameVariable = /^\s*server_name\s*[:=]\s*\$(\w+)\s*$/m.exec(conf)?.[1];
+      const fromPodName = (container.env ?? []).find((variable) => variable.name === serverNameVariable)?.valueFrom?.fieldRef?.fieldPath === 'metadata.name';
+      if (!fromPodName) problems.push(`${where}: server_name is not a variable the container sets to its pod's name (metadata.name)`);
+
+      const cluster = /^cluster\s*\{([\s\S]*?)^\}/m.exec(conf)?.[1] ?? '';
+      const clusterPort = Number(/^\s*port\s*[:=]\s*(\d+)/m.exec(cluster)?.[1]);
+      const headless = services.find((service) => service.name === spec?.serviceName);
+      if (!headless || headless.typed.spec?.clusterIP !== 'None') problems.push(`${where}: serviceName ${String(spec?.serviceName)} is not a headless Service of the manifests`);
+      else if (!(headless.typed.spec.ports ?? []).some((port) => port.port === clusterPort)) problems.push(`${where}: headless Service ${headless.name} has no cluster port ${clusterPort}`);
+      if (!(container.ports ?? []).some((port) => port.containerPort === clusterPort)) problems.push(`${where}: the cluster port ${clusterPort} is not a containerPort`);
+      const routes = [...cluster.matchAll(/nats:\/\/([^\s,\]]+)/g)].map((match) => match[1]!).sort();
+      const expected = Array.from({ length: replicas }, (_, ordinal) => `${doc.name}-${ordinal}.${String(spec?.serviceName)}:${clusterPort}`).sort();
+      if (routes.join() !== expected.join()) problems.push(`${where}: cluster routes ${routes.join(', ') || '(none)'} are not the pods of the StatefulSet (${expected.join(', ')})`);
+
+      const storeDir = /^\s*store_dir\s*[:=]\s*"?([^"\s]+)"?/m.exec(conf)?.[1];
+      const storeMount = (container.volumeMounts ?? []).find((candidate) => candidate.mountPath === storeDir);
+      const templates = (spec?.volumeClaimTemplates ?? []).map((template) => template.metadata?.name);
+      if (!storeMount || !templates.includes(storeMount.name)) problems.push(`${where}: JetStream's store_dir ${String(storeDir)} is not a mounted volumeClaimTemplate`);
+      return problems;
+    });
+  });
+}
+
+// --- Copies -------------------------------------------------------------------------------------
+
+/**
+ * Where a document of `copies` differs from the document of `originals` with the same kind and name,
+ * once `normalize` has removed the intended differences from both: a manifest copied for another
+ * profile stays a copy. Documents without a counterpart are not compared.
+ */
+export function copyDriftProblems(originals: readonly ManifestDoc[], copies: readonly ManifestDoc[], normalize: (body: Body, doc: ManifestDoc) => void): string[] {
+  return copies.flatMap((copy) => {
+    const original = originals.find((candidate) => candidate.kind === copy.kind && candidate.name === copy.name);
+    if (!original) return [];
+    const [left, right] = [original, copy].map((doc) => {
+      const body = structuredClone(doc.body);
+      normalize(body, doc);
+      return body;
+    });
+    return differences(left, right, '').map((at) => `${describeDoc(copy)}: ${at || '(the document)'} differs from ${describeDoc(original)}`);
+  });
+}
+
+function differences(left: unknown, right: unknown, at: string): string[] {
+  if (Array.isArray(left) && Array.isArray(right)) {
+    if (left.length !== right.length) return [`${at} (${left.length} items vs ${right.length})`];
+    return left.flatMap((item, index) => differences(item, right[index], `${at}[${index}]`));
+  }
+  if (isObject(left) && isObject(right)) {
+    const keys = [...new Set([...Object.keys(left), ...Object.keys(right)])];
+    return keys.flatMap((key) => differences(left[key], right[key], at ? `${at}.${key}` : key));
+  }
+  return Object.is(left, right) ? [] : [at];
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);

@@ -1,18 +1,41 @@
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
+import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { describe, expect, it } from 'vitest';
-import { backendProblems, envUrlProblems, gatewayParentProblems, podHardeningProblems, secretRefProblems, serviceAccountProblems, serviceSelectorProblems, volumeAt } from './checks.js';
-import { describeDoc, loadAllManifests, ofKind, type ManifestDoc, type MutableBody } from './manifests.js';
+import {
+  autoscalerProblems,
+  backendProblems,
+  copyDriftProblems,
+  deliveryProblems,
+  disruptionBudgetProblems,
+  eachContainer,
+  envUrlProblems,
+  envValue,
+  eventStoreProblems,
+  gatewayParentProblems,
+  natsClusterProblems,
+  podHardeningProblems,
+  scaleOutProblems,
+  secretRefProblems,
+  serviceAccountProblems,
+  serviceSelectorProblems,
+  volumeAt,
+} from './checks.js';
+import { describeDoc, gatewayApiGlob, globRepo, k8sGlob, loadManifests, loadRunManifests, loadSkaffold, ofKind, skaffoldRuns, type Body, type ManifestDoc, type MutableBody } from './manifests.js';
 
-/** The manifests refer to each other by name and port: every reference must land. */
+/** The manifests refer to each other by name and port: every reference must land, in every Skaffold run. */
 
-const docs = loadAllManifests();
+/** infra/k8s/ and the Gateway API alternative: the Ingress and the HTTPRoute side by side, to compare. */
+const docs = loadManifests([...globRepo(k8sGlob), ...globRepo(gatewayApiGlob)]);
+const runs = skaffoldRuns(loadSkaffold());
 
 /** The manifests with one document changed, to show a check catches the change. */
-function withChange(kind: string, name: string, change: (body: MutableBody) => void): ManifestDoc[] {
-  const target = docs.find((doc) => doc.kind === kind && doc.name === name);
+function withChange(kind: string, name: string, change: (body: MutableBody) => void, set: readonly ManifestDoc[] = docs): ManifestDoc[] {
+  const target = set.find((doc) => doc.kind === kind && doc.name === name);
   if (!target) throw new Error(`no ${kind}/${name} in the manifests`);
-  return docs.map((doc) => {
+  return set.map((doc) => {
     if (doc !== target) return doc;
     const body = structuredClone(doc.body);
     change(body);
@@ -65,7 +88,7 @@ describe('Services and Deployments', () => {
       body.spec.selector = { app: 'post' };
     });
 
-    expect(serviceSelectorProblems(broken)).toEqual([expect.stringMatching(/Service\/posts-clusterip-srv: selector .* matches the pod template of 0 Deployments/)]);
+    expect(serviceSelectorProblems(broken)).toEqual([expect.stringMatching(/Service\/posts-clusterip-srv: selector .* matches the pod template of 0 workloads/)]);
   });
 
   it('every service URL in a container env is an existing Service and port', () => {
@@ -140,6 +163,29 @@ describe('the event bus Deployment', () => {
     expect(claimName, 'event-bus-depl: the volume at /data should be a persistentVolumeClaim').toBeDefined();
     expect(claims, `event-bus-depl claims ${claimName}, which the manifests should define`).toContain(claimName);
   });
+
+  it('when the file-backed bus would roll (two writers for a moment), then the event store check says so', () => {
+    const rolling = withChange('Deployment', 'event-bus-depl', (body) => {
+      body.spec.strategy = { type: 'RollingUpdate' };
+    });
+
+    expect(eventStoreProblems(docs)).toEqual([]);
+    expect(eventStoreProblems(rolling)).toEqual([expect.stringMatching(/Deployment\/event-bus-depl: keeps the log in a file, so it must be a Deployment with the Recreate strategy/)]);
+  });
+});
+
+describe('delivery to the services', () => {
+  it('each service the bus pushes to is in SUBSCRIBERS and runs one replica', () => {
+    expect(deliveryProblems(docs)).toEqual([]);
+  });
+
+  it('when a pushed-to service gets two replicas, then the check says to pull', () => {
+    const scaled = withChange('Deployment', 'posts-depl', (body) => {
+      body.spec.replicas = 2;
+    });
+
+    expect(deliveryProblems(scaled)).toEqual([expect.stringMatching(/posts-depl container posts: push delivery with up to 2 replicas: each event would reach one of them; set EVENT_DELIVERY=pull/)]);
+  });
 });
 
 describe('the Ingress', () => {
@@ -161,5 +207,167 @@ describe('the Ingress', () => {
   it('streams server-sent events: no proxy buffering, a read timeout of at least ten minutes', () => {
     expect(annotations['nginx.ingress.kubernetes.io/proxy-buffering']).toBe('off');
     expect(Number(annotations['nginx.ingress.kubernetes.io/proxy-read-timeout']), 'proxy-read-timeout in seconds').toBeGreaterThanOrEqual(600);
+  });
+});
+
+/** Every check of this file, for each set of manifests Skaffold applies. */
+const everyCheck = {
+  backendProblems,
+  gatewayParentProblems,
+  serviceSelectorProblems,
+  envUrlProblems,
+  secretRefProblems,
+  serviceAccountProblems,
+  podHardeningProblems,
+  disruptionBudgetProblems,
+  autoscalerProblems,
+  deliveryProblems,
+  eventStoreProblems,
+  natsClusterProblems,
+};
+
+describe.each(runs.map((run) => [run.name, loadRunManifests(run)] as const))('the manifests of the %s', (_name, set) => {
+  it.each(Object.entries(everyCheck))('%s finds nothing', (_check, check) => {
+    expect(check(set)).toEqual([]);
+  });
+});
+
+describe('the jetstream profile', () => {
+  const set = loadRunManifests(runs.find((run) => run.name === 'profile jetstream')!);
+  const changed = (kind: string, name: string, change: (body: MutableBody) => void) => withChange(kind, name, change, set);
+  const containerOf = (name: string) => eachContainer(set).find(({ doc }) => doc.name === name)!.container;
+
+  it('runs the bus and every service that reads the log on two replicas or more, and every service pulls', () => {
+    expect(scaleOutProblems(set)).toEqual([]);
+    expect(scaleOutProblems(docs), 'the default profile runs one of each: the check must tell').not.toEqual([]);
+  });
+
+  it('when a service is back to one replica and push delivery, then the checks name it', () => {
+    const broken = changed('Deployment', 'moderation-depl', (body) => {
+      body.spec.replicas = 1;
+      const container = body.spec.template.spec.containers[0];
+      container.env = container.env.filter((variable: { name: string }) => variable.name !== 'EVENT_DELIVERY');
+    });
+
+    expect(scaleOutProblems(broken)).toEqual([
+      expect.stringMatching(/Deployment\/moderation-depl: runs 1 replica, expected 2 or more/),
+      expect.stringMatching(/Deployment\/moderation-depl container moderation: EVENT_DELIVERY is unset \(push\), expected pull/),
+    ]);
+    expect(deliveryProblems(broken)).toEqual([expect.stringMatching(/moderation-depl container moderation: push delivery, but no bus lists its Service \(moderation-srv\) in SUBSCRIBERS/)]);
+  });
+
+  it('keeps the log in JetStream behind the Service nats, three copies of each event, no volume claim and no push', () => {
+    const bus = containerOf('event-bus-depl');
+
+    expect(envValue(bus, 'EVENT_STORE')).toBe('nats://nats:4222');
+    expect(envValue(bus, 'EVENT_STREAM_REPLICAS')).toBe('3');
+    expect(envValue(bus, 'SUBSCRIBERS')).toBe('');
+    expect(ofKind(set, 'PersistentVolumeClaim').map((doc) => doc.name)).toEqual([]);
+    expect(eventStoreProblems(set)).toEqual([]);
+  });
+
+  it('when the bus mounts a volume claim again, or wants more stream replicas than there are servers, then the check names both', () => {
+    const broken = changed('Deployment', 'event-bus-depl', (body) => {
+      body.spec.template.spec.volumes.push({ name: 'data', persistentVolumeClaim: { claimName: 'event-bus-data' } });
+      body.spec.template.spec.containers[0].env.find((variable: { name: string }) => variable.name === 'EVENT_STREAM_REPLICAS').value = '5';
+    });
+
+    expect(eventStoreProblems(broken)).toEqual([
+      expect.stringMatching(/Deployment\/event-bus-depl: keeps the log in JetStream, yet has storage of its own \(data\)/),
+      expect.stringMatching(/Deployment\/event-bus-depl: EVENT_STREAM_REPLICAS 5, but Service nats has 3 NATS servers behind it/),
+    ]);
+  });
+
+  it('when EVENT_STORE names a port the nats Service lacks, then the check names the variable', () => {
+    const broken = changed('Deployment', 'event-bus-depl', (body) => {
+      body.spec.template.spec.containers[0].env.find((variable: { name: string }) => variable.name === 'EVENT_STORE').value = 'nats://nats:4223';
+    });
+
+    expect(envUrlProblems(broken)).toEqual([expect.stringMatching(/event-bus-depl container event-bus env EVENT_STORE \(nats:\/\/nats:4223\): Service nats has no port 4223/)]);
+  });
+
+  it('runs NATS as three servers that route to each other, named after their pods, with JetStream on volume claims', () => {
+    const [nats] = ofKind<IStatefulSet>(set, 'StatefulSet');
+
+    expect(nats?.name).toBe('nats');
+    expect(nats?.typed.spec?.replicas).toBe(3);
+    expect(nats?.typed.spec?.volumeClaimTemplates?.map((template) => template.metadata?.name)).toEqual(['data']);
+    expect(natsClusterProblems(set)).toEqual([]);
+  });
+
+  it('when NATS grows to five servers without routes to the new ones, or JetStream stores off its volume, then the check says so', () => {
+    const grown = changed('StatefulSet', 'nats', (body) => {
+      body.spec.replicas = 5;
+    });
+    const offVolume = changed('ConfigMap', 'nats-config', (body) => {
+      body.data['nats.conf'] = body.data['nats.conf'].replace('store_dir: /data', 'store_dir: /tmp/js');
+    });
+
+    expect(natsClusterProblems(grown)).toEqual([expect.stringMatching(/StatefulSet\/nats container nats: cluster routes .*nats-2\.nats-headless:6222 are not the pods of the StatefulSet \(.*nats-4\.nats-headless:6222\)/)]);
+    expect(natsClusterProblems(offVolume)).toEqual([expect.stringMatching(/StatefulSet\/nats container nats: JetStream's store_dir \/tmp\/js is not a mounted volumeClaimTemplate/)]);
+  });
+
+  it('gives each workload one disruption budget that lets a drain evict one pod at a time', () => {
+    const budgets = ofKind<IPodDisruptionBudget>(set, 'PodDisruptionBudget').map((doc) => [doc.name, doc.typed.spec?.maxUnavailable]);
+
+    expect(disruptionBudgetProblems(set)).toEqual([]);
+    expect(budgets.sort()).toEqual(['comments', 'event-bus', 'moderation', 'nats', 'posts', 'query'].map((name) => [`${name}-pdb`, 1]));
+  });
+
+  it('when a budget selects no pods, then the check names it and the Deployment left without one', () => {
+    const broken = changed('PodDisruptionBudget', 'posts-pdb', (body) => {
+      body.spec.selector.matchLabels.app = 'post';
+    });
+
+    expect(disruptionBudgetProblems(broken)).toEqual([
+      expect.stringMatching(/PodDisruptionBudget\/posts-pdb: selector \{"app":"post"\} matches the pods of 0 workloads/),
+      expect.stringMatching(/Deployment\/posts-depl: runs 2 replicas and no PodDisruptionBudget covers it/),
+    ]);
+  });
+
+  it('scales query between 2 and 6 replicas on CPU, and query leaves its replicas to the autoscaler', () => {
+    const [autoscaler] = ofKind<IHorizontalPodAutoscaler>(set, 'HorizontalPodAutoscaler');
+
+    expect(autoscaler?.typed.spec).toMatchObject({ scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'query-depl' }, minReplicas: 2, maxReplicas: 6 });
+    expect(autoscaler?.typed.spec?.metrics?.map((metric) => metric.resource?.name)).toEqual(['cpu']);
+    expect(autoscalerProblems(set)).toEqual([]);
+  });
+
+  it('when the autoscaler names a missing Deployment, or query sets replicas again, then the check says so', () => {
+    const missing = changed('HorizontalPodAutoscaler', 'query-hpa', (body) => {
+      body.spec.scaleTargetRef.name = 'query';
+    });
+    const pinned = changed('Deployment', 'query-depl', (body) => {
+      body.spec.replicas = 2;
+    });
+
+    expect(autoscalerProblems(missing)).toEqual([expect.stringMatching(/HorizontalPodAutoscaler\/query-hpa: scaleTargetRef apps\/v1 Deployment\/query is not a workload of the manifests/)]);
+    expect(autoscalerProblems(pinned)).toEqual([expect.stringMatching(/Deployment\/query-depl: sets replicas \(2\), which every apply would reset under query-hpa/)]);
+  });
+
+  // infra/k8s-jetstream/ copies four components of infra/k8s/ (rawYaml cannot patch a manifest):
+  // the copies may differ only where the profile means them to.
+  const profileDifferences = (body: Body, doc: ManifestDoc) => {
+    if (doc.kind !== 'Deployment') return;
+    const spec = (body as MutableBody).spec;
+    delete spec.replicas;
+    for (const container of spec.template.spec.containers) container.env = container.env?.filter((variable: { name: string }) => variable.name !== 'EVENT_DELIVERY');
+  };
+  // The bus is not a copy: it is another program there (no disk, no single writer).
+  const copies = set.filter((doc) => !(doc.kind === 'Deployment' && doc.name === 'event-bus-depl'));
+
+  it('its copies of infra/k8s components differ from the originals only in replicas and EVENT_DELIVERY', () => {
+    expect(copies.filter((doc) => doc.file.startsWith('infra/k8s-jetstream/') && docs.some((original) => original.kind === doc.kind && original.name === doc.name)).length, 'documents compared').toBe(14);
+    expect(copyDriftProblems(docs, copies, profileDifferences)).toEqual([]);
+  });
+
+  it('when an original changes and its copy does not, then the drift check names the field', () => {
+    const changedOriginal = withChange('Deployment', 'comments-depl', (body) => {
+      body.spec.template.spec.containers[0].resources.limits.memory = '512Mi';
+    });
+
+    expect(copyDriftProblems(changedOriginal, copies, profileDifferences)).toEqual([
+      expect.stringMatching(/infra\/k8s-jetstream\/comments-depl\.yaml #2 Deployment\/comments-depl: spec\.template\.spec\.containers\[0\]\.resources\.limits\.memory differs from infra\/k8s\/comments-depl\.yaml #2/),
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeDoc, gatewayApiGlob, globRepo, k8sGlob, loadAllManifests, parseManifest, schemaErrors, unknownFields, type ManifestDoc, type MutableBody } from './manifests.js';
+import { describeDoc, gatewayApiGlob, globRepo, jetstreamGlob, k8sGlob, loadAllManifests, parseManifest, schemaErrors, unknownFields, type ManifestDoc, type MutableBody } from './manifests.js';
 
 /** Every manifest document against the Kubernetes (and Gateway API) OpenAPI schemas, offline. */
 
@@ -17,11 +17,28 @@ const httpRoute = docs.find((doc) => doc.kind === 'HTTPRoute')!;
 
 describe('the manifests', () => {
   it('are the files we expect, each with documents', () => {
-    expect(globRepo(k8sGlob), `${k8sGlob} should hold one file per component and the Ingress`).toEqual(
-      ['client', 'comments', 'event-bus', 'moderation', 'posts', 'query'].map((name) => `infra/k8s/${name}-depl.yaml`).concat('infra/k8s/ingress-srv.yaml').sort(),
+    expect(globRepo(k8sGlob), `${k8sGlob} should hold one file per component, the shared Secret and the Ingress`).toEqual(
+      ['client', 'comments', 'event-bus', 'moderation', 'posts', 'query']
+        .map((name) => `infra/k8s/${name}-depl.yaml`)
+        .concat('infra/k8s/event-bus-secret.yaml', 'infra/k8s/ingress-srv.yaml')
+        .sort(),
     );
     expect(globRepo(gatewayApiGlob)).toEqual(['infra/gateway-api/blog-gateway.yaml']);
-    expect(docs.map((doc) => `${doc.kind}/${doc.name}`)).toEqual(expect.arrayContaining(['Deployment/posts-depl', 'Ingress/ingress-srv', 'Gateway/blog-gateway', 'HTTPRoute/blog-routes']));
+    expect(globRepo(jetstreamGlob), `${jetstreamGlob} should hold NATS and the components the jetstream profile runs differently`).toEqual(
+      ['comments-depl', 'event-bus-depl', 'moderation-depl', 'nats', 'posts-depl', 'query-depl'].map((name) => `infra/k8s-jetstream/${name}.yaml`),
+    );
+    expect(docs.map((doc) => `${doc.kind}/${doc.name}`)).toEqual(
+      expect.arrayContaining([
+        'Deployment/posts-depl',
+        'Ingress/ingress-srv',
+        'Gateway/blog-gateway',
+        'HTTPRoute/blog-routes',
+        'StatefulSet/nats',
+        'ConfigMap/nats-config',
+        'PodDisruptionBudget/nats-pdb',
+        'HorizontalPodAutoscaler/query-hpa',
+      ]),
+    );
   });
 
   it.each(docs.map((doc) => [describeDoc(doc), doc] as const))('%s validates against its OpenAPI schema', (_where, doc) => {
@@ -86,9 +103,42 @@ describe('the schema checks', () => {
     expect(unknownFields(extended)).toEqual([]);
   });
 
-  it('when a document has a kind without a model, then the check says so instead of passing', () => {
-    const [configMap] = parseManifest('inline.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n');
+  it('when a StatefulSet, a budget or an autoscaler has a misspelled field, then the unknown-field check names it', () => {
+    const statefulSet = docs.find((doc) => doc.kind === 'StatefulSet')!;
+    const budget = docs.find((doc) => doc.kind === 'PodDisruptionBudget')!;
+    const autoscaler = docs.find((doc) => doc.kind === 'HorizontalPodAutoscaler')!;
 
-    expect(() => schemaErrors(configMap!)).toThrow(/inline.yaml #1 ConfigMap\/x: no kubernetes-models class/);
+    const misspelled = {
+      statefulSet: mutated(statefulSet, (body) => {
+        body.spec.volumeClaimTemplate = body.spec.volumeClaimTemplates;
+        delete body.spec.volumeClaimTemplates;
+      }),
+      budget: mutated(budget, (body) => {
+        body.spec.maxUnavailible = 1;
+      }),
+      autoscaler: mutated(autoscaler, (body) => {
+        body.spec.metrics[0].resource.target.averageUtilisation = 70;
+      }),
+    };
+
+    expect(unknownFields(misspelled.statefulSet)).toEqual(['spec.volumeClaimTemplate']);
+    expect(unknownFields(misspelled.budget)).toEqual(['spec.maxUnavailible']);
+    expect(unknownFields(misspelled.autoscaler)).toEqual(['spec.metrics[0].resource.target.averageUtilisation']);
+  });
+
+  it('when a budget sets a field to the wrong type, then validation rejects it', () => {
+    const budget = docs.find((doc) => doc.kind === 'PodDisruptionBudget')!;
+
+    const wrong = mutated(budget, (body) => {
+      body.spec.selector = 'app=nats';
+    });
+
+    expect(schemaErrors(wrong)).toMatch(/selector/);
+  });
+
+  it('when a document has a kind without a model, then the check says so instead of passing', () => {
+    const [cronJob] = parseManifest('inline.yaml', 'apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: x\n');
+
+    expect(() => schemaErrors(cronJob!)).toThrow(/inline.yaml #1 CronJob\/x: no kubernetes-models class/);
   });
 });

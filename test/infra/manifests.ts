@@ -4,7 +4,11 @@ import { repoRoot } from '@blog/testing';
 import { Gateway } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway';
 import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
@@ -38,6 +42,8 @@ export const describeDoc = (doc: ManifestDoc): string => `${doc.file} #${doc.pos
 
 export const k8sGlob = 'infra/k8s/*.yaml';
 export const gatewayApiGlob = 'infra/gateway-api/*.yaml';
+/** The `jetstream` profile's own manifests: NATS, and the components it runs differently. */
+export const jetstreamGlob = 'infra/k8s-jetstream/*.yaml';
 
 /** Repository-relative files matching a glob, sorted. Skaffold writes `./infra/...`: the `./` is dropped. */
 export function globRepo(pattern: string): string[] {
@@ -65,9 +71,23 @@ export function loadManifests(files: readonly string[]): ManifestDoc[] {
   return files.flatMap((file) => parseManifest(file, readRepoFile(file)));
 }
 
-/** Every manifest of the repository: the Kubernetes ones and the Gateway API ones. */
+/**
+ * Every manifest of the repository: the Kubernetes ones, the Gateway API ones and the `jetstream`
+ * profile's. Several define the same object (each profile has its own event-bus-depl), so this set
+ * is for checking documents one by one; cross-references hold within one Skaffold run's set.
+ */
 export function loadAllManifests(): ManifestDoc[] {
-  return loadManifests([...globRepo(k8sGlob), ...globRepo(gatewayApiGlob)]);
+  return loadManifests([...globRepo(k8sGlob), ...globRepo(gatewayApiGlob), ...globRepo(jetstreamGlob)]);
+}
+
+/** The files one Skaffold run applies: its rawYaml globs, each file once. */
+export function runFiles(run: { rawYaml: readonly string[] }): string[] {
+  return [...new Set(run.rawYaml.flatMap(globRepo))];
+}
+
+/** The documents one Skaffold run applies. */
+export function loadRunManifests(run: { rawYaml: readonly string[] }): ManifestDoc[] {
+  return loadManifests(runFiles(run));
 }
 
 /** The typed view of the documents of one kind (after schema validation, the shape is known). */
@@ -85,7 +105,11 @@ const validators: Record<string, Validate> = {
   'v1/Service': (body) => new Service(body).validate(),
   'v1/Secret': (body) => new Secret(body).validate(),
   'v1/PersistentVolumeClaim': (body) => new PersistentVolumeClaim(body).validate(),
+  'v1/ConfigMap': (body) => new ConfigMap(body).validate(),
   'apps/v1/Deployment': (body) => new Deployment(body).validate(),
+  'apps/v1/StatefulSet': (body) => new StatefulSet(body).validate(),
+  'policy/v1/PodDisruptionBudget': (body) => new PodDisruptionBudget(body).validate(),
+  'autoscaling/v2/HorizontalPodAutoscaler': (body) => new HorizontalPodAutoscaler(body as never).validate(),
   'networking.k8s.io/v1/Ingress': (body) => new Ingress(body).validate(),
   'gateway.networking.k8s.io/v1/Gateway': (body) => new Gateway(body as never).validate(),
   'gateway.networking.k8s.io/v1/HTTPRoute': (body) => new HTTPRoute(body as never).validate(),

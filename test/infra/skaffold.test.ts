@@ -3,26 +3,28 @@ import path from 'node:path';
 import { repoRoot } from '@blog/testing';
 import { describe, expect, it } from 'vitest';
 import { eachContainer } from './checks.js';
-import { dockerStages, globRepo, loadManifests, loadSkaffold, readRepoFile, skaffoldRuns, stageCmd, type SkaffoldArtifact } from './manifests.js';
+import { dockerStages, globRepo, jetstreamGlob, k8sGlob, loadManifests, loadRunManifests, loadSkaffold, readRepoFile, runFiles, skaffoldRuns, stageCmd, type SkaffoldArtifact } from './manifests.js';
 
 /** skaffold.yaml against the manifests, the Dockerfiles and the sources it syncs. */
 
 const runs = skaffoldRuns(loadSkaffold());
 const byName = (name: string) => runs.find((run) => run.name === name)!;
 
-/** The images the Deployments of a run's manifests use. */
+/** The images the workloads of a run's manifests use. */
 function deployedImages(rawYaml: readonly string[]): string[] {
-  const files = [...new Set(rawYaml.flatMap(globRepo))];
-  return [...new Set(eachContainer(loadManifests(files)).map(({ container }) => container.image ?? ''))].sort();
+  return [...new Set(eachContainer(loadManifests(runFiles({ rawYaml }))).map(({ container }) => container.image ?? ''))].sort();
 }
+
+/** Ours: the images this repository builds (blog/…); anything else is pulled from a registry. */
+const isOurs = (image: string) => image.startsWith('blog/');
 
 function dockerfileOf(artifact: SkaffoldArtifact): string {
   return path.join(artifact.context ?? '.', artifact.docker?.dockerfile ?? 'Dockerfile');
 }
 
 describe('skaffold.yaml', () => {
-  it('has the default pipeline and the production and gateway-api profiles', () => {
-    expect(runs.map((run) => run.name)).toEqual(['default', 'profile production', 'profile gateway-api']);
+  it('has the default pipeline and the production, gateway-api and jetstream profiles', () => {
+    expect(runs.map((run) => run.name)).toEqual(['default', 'profile production', 'profile gateway-api', 'profile jetstream']);
   });
 
   it.each(runs.map((run) => [run.name, run] as const))('%s: every rawYaml glob matches manifests', (_name, run) => {
@@ -38,11 +40,44 @@ describe('skaffold.yaml', () => {
     expect(byName('default').rawYaml.flatMap(globRepo)).toContain('infra/k8s/ingress-srv.yaml');
   });
 
-  it.each(runs.map((run) => [run.name, run] as const))('%s: the Deployments use exactly the images it builds', (_name, run) => {
+  it('the jetstream profile deploys NATS, its own event-driven components, and the shared Secret, client and Ingress', () => {
+    expect(runFiles(byName('profile jetstream')).sort()).toEqual(
+      [
+        'infra/k8s/client-depl.yaml',
+        'infra/k8s/event-bus-secret.yaml',
+        'infra/k8s/ingress-srv.yaml',
+        ...['comments-depl', 'event-bus-depl', 'moderation-depl', 'nats', 'posts-depl', 'query-depl'].map((name) => `infra/k8s-jetstream/${name}.yaml`),
+      ].sort(),
+    );
+  });
+
+  it('the jetstream profile runs every component of infra/k8s/: the file itself, or its replacement of the same name in infra/k8s-jetstream/', () => {
+    const deployed = runFiles(byName('profile jetstream'));
+    const replacements = new Set(globRepo(jetstreamGlob).map((file) => path.basename(file)));
+    const missing = globRepo(k8sGlob).filter((file) => !deployed.includes(file) && !replacements.has(path.basename(file)));
+    const both = globRepo(k8sGlob).filter((file) => deployed.includes(file) && replacements.has(path.basename(file)));
+
+    expect(missing, 'infra/k8s files the jetstream profile neither deploys nor replaces').toEqual([]);
+    expect(both, 'infra/k8s files the jetstream profile deploys next to their replacement').toEqual([]);
+  });
+
+  it('the jetstream profile builds and syncs like the default pipeline: it sets only its manifests', () => {
+    expect(byName('profile jetstream').artifacts).toEqual(byName('default').artifacts);
+  });
+
+  it.each(runs.map((run) => [run.name, run] as const))('%s: defines each object once', (_name, run) => {
+    const keys = loadRunManifests(run).map((doc) => `${doc.kind}/${doc.name}`);
+
+    expect(keys.filter((key, index) => keys.indexOf(key) !== index), `${run.name}: objects defined more than once`).toEqual([]);
+  });
+
+  it.each(runs.map((run) => [run.name, run] as const))('%s: the workloads use exactly the images it builds, and pinned versions of the others', (_name, run) => {
     const built = run.artifacts.map((artifact) => artifact.image).sort();
+    const deployed = deployedImages(run.rawYaml);
 
     expect(new Set(built).size, `${run.name}: an image is built twice`).toBe(built.length);
-    expect(built, `${run.name}: built images vs images of the Deployments in ${run.rawYaml.join(', ')}`).toEqual(deployedImages(run.rawYaml));
+    expect(built, `${run.name}: built images vs our images in the workloads of ${run.rawYaml.join(', ')}`).toEqual(deployed.filter(isOurs));
+    expect(deployed.filter((image) => !isOurs(image) && !/^[a-z0-9./-]+:\d[\w.-]*$/.test(image)), `${run.name}: pulled images without a version tag`).toEqual([]);
   });
 
   it('when a Deployment uses an image no artifact builds, then the comparison fails', () => {
@@ -50,7 +85,7 @@ describe('skaffold.yaml', () => {
       .artifacts.filter((artifact) => artifact.image !== 'blog/query')
       .map((artifact) => artifact.image);
 
-    expect(built).not.toEqual(deployedImages(byName('default').rawYaml));
+    expect(built).not.toEqual(deployedImages(byName('default').rawYaml).filter(isOurs));
   });
 
   const artifacts = runs.flatMap((run) => run.artifacts.map((artifact) => [`${run.name} ${artifact.image}`, artifact] as const));

@@ -25,8 +25,11 @@ export interface BusClient {
   publish(event: PublishRequest): Promise<EventEnvelope>;
   /** Publishes several events in one request, stored in this order; all or none are confirmed. */
   publishAll(events: readonly PublishRequest[]): Promise<EventEnvelope[]>;
-  /** One page of the log, oldest first, strictly after `after`. */
-  readEvents(after: number, limit: number): Promise<EventPage>;
+  /**
+   * One page of the log, oldest first, strictly after `after`. With `waitMs`, a long poll: when
+   * nothing is there yet the bus answers as soon as something is, or with an empty page.
+   */
+  readEvents(after: number, limit: number, options?: { waitMs?: number; signal?: AbortSignal }): Promise<EventPage>;
   close(): Promise<void>;
 }
 
@@ -47,7 +50,7 @@ export function createBusClient({ baseUrl, timeoutMs, secret }: BusClientOptions
   const queue: QueuedPublish[] = [];
   let inFlight = 0;
 
-  async function call(method: 'GET' | 'POST', target: string, body = ''): Promise<{ headers: Record<string, unknown>; body: unknown }> {
+  async function call(method: 'GET' | 'POST', target: string, body = '', { extraMs = 0, signal }: { extraMs?: number; signal?: AbortSignal | undefined } = {}): Promise<{ headers: Record<string, unknown>; body: unknown }> {
     const headers: Record<string, string> = method === 'POST' ? { 'content-type': 'application/json' } : {};
     const requestId = currentRequestId();
     if (requestId) headers[REQUEST_ID_HEADER] = requestId;
@@ -56,7 +59,15 @@ export function createBusClient({ baseUrl, timeoutMs, secret }: BusClientOptions
     let responseHeaders: Record<string, unknown>;
     let text: string;
     try {
-      const response = await request(`${baseUrl}${target}`, { method, headers, body: method === 'POST' ? body : undefined, dispatcher, signal: AbortSignal.timeout(timeoutMs) });
+      const deadline = AbortSignal.timeout(timeoutMs + extraMs);
+      const response = await request(`${baseUrl}${target}`, {
+        method,
+        headers,
+        body: method === 'POST' ? body : undefined,
+        dispatcher,
+        headersTimeout: timeoutMs + extraMs,
+        signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
+      });
       statusCode = response.statusCode;
       responseHeaders = response.headers;
       text = await response.body.text();
@@ -113,8 +124,9 @@ export function createBusClient({ baseUrl, timeoutMs, secret }: BusClientOptions
       });
     },
     publishAll,
-    async readEvents(after, limit) {
-      const { headers, body } = await call('GET', `/events?after=${after}&limit=${limit}`);
+    async readEvents(after, limit, { waitMs, signal } = {}) {
+      const wait = waitMs ? `&wait=${waitMs}` : '';
+      const { headers, body } = await call('GET', `/events?after=${after}&limit=${limit}${wait}`, '', { extraMs: waitMs ?? 0, signal });
       const headSeq = Number(headers['x-head-seq'] ?? Number.NaN);
       const events = EventPageResponse.parse(body);
       return { events, headSeq: Number.isFinite(headSeq) ? headSeq : (events.at(-1)?.seq ?? after) };

@@ -1,6 +1,6 @@
 import type { Express } from 'express';
 import { z } from 'zod';
-import { backoffMs } from './backoff.js';
+import { backoffMs, sleep } from './backoff.js';
 import { createBusClient, type BusClient } from './bus-client.js';
 import { baseConfigSchema, busUrlSchema, parseConfig, timeoutMsSchema } from './config.js';
 import { batchLimits, DeliveryBatch, DeliveryEnvelope } from './events.js';
@@ -20,6 +20,9 @@ export function eventServiceConfigSchema(service: string, defaultPort: number) {
     SNAPSHOT_EVERY: z.coerce.number().int().min(1).default(10_000),
     // Shared with the bus: our requests to it are signed, its deliveries to us must be.
     EVENT_BUS_SECRET: busSecretSchema,
+    // push: the bus POSTs to /events (one subscriber per service). pull: this process follows the
+    // log itself with long polls and its own cursor, so every replica of a service sees every event.
+    EVENT_DELIVERY: z.enum(['push', 'pull']).default('push'),
   });
 }
 export type EventServiceConfig = z.infer<ReturnType<typeof eventServiceConfigSchema>>;
@@ -102,8 +105,30 @@ export async function runEventService<S, Extra extends z.ZodObject = z.ZodObject
     },
   });
   exitOnSignals(running, logger, config.SHUTDOWN_TIMEOUT_MS);
-  void catchUpUntilReady(projection, lifecycle, logger, catchingUp.signal);
+  void catchUpUntilReady(projection, lifecycle, logger, catchingUp.signal).then(() => {
+    if (config.EVENT_DELIVERY === 'pull') void followTheLog(projection, bus, logger, catchingUp.signal);
+  });
   return running;
+}
+
+/** How long one long poll of `EVENT_DELIVERY=pull` waits for something new. */
+const LONG_POLL_MS = 20_000;
+
+/** `EVENT_DELIVERY=pull`: applies whatever the bus has after `lastSeq`, as soon as it has it, until stopped. */
+export async function followTheLog<S>(projection: Projection<S>, bus: BusClient, logger: Logger, signal: AbortSignal, pageSize = 1_000): Promise<void> {
+  for (let failures = 0; !signal.aborted; ) {
+    try {
+      const { events } = await bus.readEvents(projection.lastSeq, pageSize, { waitMs: LONG_POLL_MS, signal });
+      if (events.length > 0) await projection.deliver(events);
+      failures = 0;
+    } catch (error) {
+      if (signal.aborted) return;
+      const delayMs = backoffMs(failures);
+      if (failures % 10 === 0) logger.warn({ error: (error as Error).message, retryInMs: delayMs }, 'following the log failed; retrying');
+      failures += 1;
+      await sleep(delayMs, signal);
+    }
+  }
 }
 
 /** Ready only once caught up with the bus; while the bus is down, keeps trying with backoff. */

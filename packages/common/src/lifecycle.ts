@@ -17,9 +17,17 @@ export class Lifecycle {
     if (this.state !== 'failed') this.state = 'stopping';
     for (const listener of this.stoppingListeners.splice(0)) listener();
   }
-  /** Long-lived work (e.g. event streams) that must end for the server to close. */
-  onStopping(listener: () => void): void {
+  /** Long-lived work (e.g. event streams, long polls) that must end for the server to close; returns a function that forgets it. */
+  onStopping(listener: () => void): () => void {
+    if (this.state === 'stopping') {
+      listener();
+      return () => {};
+    }
     this.stoppingListeners.push(listener);
+    return () => {
+      const at = this.stoppingListeners.indexOf(listener);
+      if (at !== -1) this.stoppingListeners.splice(at, 1);
+    };
   }
   /** Something the process cannot recover from by itself (a failed disk write): restart it. */
   markFailed(): void {

@@ -13,5 +13,7 @@ export const PostIdParams = z.object({ id: entityId });
 export const EventPageQuery = z.object({
   after: z.coerce.number().int().nonnegative().default(0),
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
+  /** Long poll: wait up to this many ms for an event after `after` when there is none yet. */
+  wait: z.coerce.number().int().min(0).max(30_000).optional(),
 });
 export type EventPageQuery = z.infer<typeof EventPageQuery>;

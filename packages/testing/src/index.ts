@@ -3,3 +3,4 @@ export * from './in-process.js';
 export * from './wait.js';
 export * from './route-cases.js';
 export * from './signed.js';
+export * from './nats.js';

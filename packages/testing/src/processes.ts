@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NatsServer } from './nats.js';
 import { freePort, makeTempDir, waitFor } from './wait.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -88,43 +89,95 @@ export class ServiceProcess {
 }
 
 export interface Stack {
+  /** The first bus process (every bus process serves the same log). */
   bus: ServiceProcess;
   posts: ServiceProcess;
   comments: ServiceProcess;
+  /** The first query process. */
   query: ServiceProcess;
   moderation: ServiceProcess;
+  /** Every bus process: one on the file log, two or more on JetStream. */
+  buses: ServiceProcess[];
+  /** Every query process: each has the whole view. */
+  queries: ServiceProcess[];
   all: ServiceProcess[];
-  /** Stops every process and deletes the data. */
+  /** How the stack is wired, for test names and printed figures. */
+  topology: StackTopology;
+  /** The JetStream server the stack started (topology `jetstream`), to crash and restart it. */
+  nats: NatsServer | undefined;
+  /** Stops every process and deletes the data (and a JetStream server it started). */
   destroy(): Promise<void>;
 }
 
-/** The five real services on free ports with temporary data dirs, wired like `pnpm start`. */
-export async function startStack(extraEnv: Record<string, string> = {}): Promise<Stack> {
+export interface StackTopology {
+  /** `file`, or the nats:// URL of a JetStream server (`jetstream` starts one for the stack). */
+  eventStore: 'file' | 'jetstream' | `nats://${string}`;
+  busReplicas: number;
+  queryReplicas: number;
+}
+
+/**
+ * The stack the system suites run on, from the environment: BLOG_STACK_EVENT_STORE (`file`, the
+ * default; `jetstream` to start a nats-server per stack; or a nats:// URL such as the one `.ci/run`
+ * starts) and BLOG_STACK_REPLICAS (bus and query processes on JetStream; default 2 there, 1 on file).
+ */
+export function topologyFromEnv(env: NodeJS.ProcessEnv = process.env): StackTopology {
+  const eventStore = (env.BLOG_STACK_EVENT_STORE ?? 'file') as StackTopology['eventStore'];
+  const replicas = Number(env.BLOG_STACK_REPLICAS ?? (eventStore === 'file' ? 1 : 2));
+  return { eventStore, busReplicas: eventStore === 'file' ? 1 : replicas, queryReplicas: replicas };
+}
+
+/**
+ * The real services on free ports with temporary data dirs, wired like `pnpm start`; on JetStream,
+ * with several bus and query processes: the services talk to different bus processes, the other
+ * consumers get pushed deliveries through shared durable consumers, and each query process follows
+ * the log itself (EVENT_DELIVERY=pull).
+ */
+export async function startStack(extraEnv: Record<string, string> = {}, topology: StackTopology = topologyFromEnv()): Promise<Stack> {
   const data = await makeTempDir('blog-stack-');
-  const ports = { bus: await freePort(), posts: await freePort(), comments: await freePort(), query: await freePort(), moderation: await freePort() };
-  const common = { LOG_LEVEL: 'warn', EVENT_BUS_URL: `http://127.0.0.1:${ports.bus}`, EVENT_BUS_SECRET: testBusSecret, ...extraEnv };
-  const make = (name: ServiceName, port: number, env: Record<string, string> = {}) =>
-    new ServiceProcess(name, port, { ...common, DATA_DIR: path.join(data.path, name), ...env });
-  const subscribers = consumerNames.map((name) => `${name}=http://127.0.0.1:${ports[name]}/events`).join(',');
+  const nats = topology.eventStore === 'jetstream' ? await NatsServer.start() : undefined;
+  const storeUrl = nats ? nats.url : topology.eventStore;
+  const busPorts = await Promise.all(Array.from({ length: topology.busReplicas }, () => freePort()));
+  const ports = { posts: await freePort(), comments: await freePort(), moderation: await freePort() };
+  const busUrl = (replica: number) => `http://127.0.0.1:${busPorts[replica % busPorts.length]}`;
+  const common = { LOG_LEVEL: 'warn', EVENT_BUS_SECRET: testBusSecret, ...extraEnv };
+  const make = (name: ServiceName, port: number, dir: string, env: Record<string, string> = {}) =>
+    new ServiceProcess(name, port, { ...common, DATA_DIR: path.join(data.path, dir), ...env });
+  const queryPorts = await Promise.all(Array.from({ length: topology.queryReplicas }, () => freePort()));
+  // One query process is pushed to like the others; several each follow the log themselves.
+  const queryPulls = topology.queryReplicas > 1;
+  const pushedTo: Record<string, number> = { ...ports, ...(queryPulls ? {} : { query: queryPorts[0]! }) };
+  const subscribers = Object.entries(pushedTo).map(([name, port]) => `${name}=http://127.0.0.1:${port}/events`);
+  // A unique stream per stack: stacks can share one JetStream server.
+  const storeEnv: Record<string, string> = storeUrl === 'file' ? {} : { EVENT_STORE: storeUrl, EVENT_STREAM: `BLOG_${randomBytes(6).toString('hex')}` };
+  const buses = busPorts.map((port, replica) =>
+    make('event-bus', port, `event-bus-${replica}`, { ...storeEnv, SUBSCRIBERS: subscribers.join(','), RETRY_MAX_DELAY_MS: '500' }),
+  );
+  const queries = queryPorts.map((port, replica) =>
+    make('query', port, `query-${replica}`, { EVENT_BUS_URL: busUrl(replica), ...(queryPulls ? { EVENT_DELIVERY: 'pull' } : {}) }),
+  );
   const stack = {
-    bus: make('event-bus', ports.bus, { SUBSCRIBERS: subscribers, RETRY_MAX_DELAY_MS: '500' }),
-    posts: make('posts', ports.posts),
-    comments: make('comments', ports.comments),
-    query: make('query', ports.query),
-    moderation: make('moderation', ports.moderation),
+    bus: buses[0]!,
+    posts: make('posts', ports.posts, 'posts', { EVENT_BUS_URL: busUrl(0) }),
+    comments: make('comments', ports.comments, 'comments', { EVENT_BUS_URL: busUrl(1) }),
+    query: queries[0]!,
+    moderation: make('moderation', ports.moderation, 'moderation', { EVENT_BUS_URL: busUrl(1) }),
   };
-  const all = [stack.bus, stack.posts, stack.comments, stack.query, stack.moderation];
+  const all = [...buses, stack.posts, stack.comments, ...queries, stack.moderation];
   const destroy = async () => {
     await Promise.all(all.map((service) => service.kill()));
+    await nats?.destroy();
     await data.remove();
   };
   try {
-    await Promise.all(all.map((service) => service.start()));
+    // The buses first: on JetStream the first creates the stream the others find.
+    for (const bus of buses) await bus.start();
+    await Promise.all(all.filter((service) => !buses.includes(service)).map((service) => service.start()));
   } catch (error) {
     await destroy();
     throw error;
   }
-  return { ...stack, all, destroy };
+  return { ...stack, buses, queries, all, topology, nats, destroy };
 }
 
 /** A real event bus process with its own temporary data; no subscribers unless given. */

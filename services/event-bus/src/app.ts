@@ -13,18 +13,18 @@ import {
   type SignatureVerifier,
 } from '@blog/common';
 import type { Express } from 'express';
-import type { EventLog } from './event-log.js';
+import type { EventStore } from './event-store.js';
 
 export interface EventBusAppDeps {
   logger: Logger;
   metrics: Registry;
   lifecycle: Lifecycle;
-  log: EventLog;
+  store: EventStore;
   /** Checks that publishers and readers hold EVENT_BUS_SECRET; undefined accepts unsigned requests. */
   verifier?: SignatureVerifier | undefined;
 }
 
-export function createEventBusApp({ logger, metrics, lifecycle, log, verifier }: EventBusAppDeps): Express {
+export function createEventBusApp({ logger, metrics, lifecycle, store, verifier }: EventBusAppDeps): Express {
   const published = new Counter({
     name: 'event_bus_events_published_total',
     help: 'Events stored, by type',
@@ -42,20 +42,34 @@ export function createEventBusApp({ logger, metrics, lifecycle, log, verifier }:
       const body: unknown = req.body;
       const batch = Array.isArray(body) ? PublishBatch.parse(body) : [parseBody(PublishRequest, req)];
       try {
-        const results = await log.appendAll(batch);
+        const results = await store.appendAll(batch);
         for (const { envelope, created } of results) if (created) published.inc({ type: envelope.type });
         const status = results.some((result) => result.created) ? 201 : 200;
         res.status(status).json(Array.isArray(body) ? results.map((result) => result.envelope) : results[0]!.envelope);
       } finally {
-        if (log.failed) lifecycle.markFailed();
+        if (store.index.failed) lifecycle.markFailed();
       }
     });
 
-    // Every event in order (classic), or one page of them with ?after=SEQ&limit=N.
-    app.get('/events', signed, (req, res) => {
-      const { after, limit } = EventPageQuery.parse(req.query);
-      res.setHeader('x-head-seq', String(log.durableSeq));
-      res.type('application/json').send(`[${log.read(after, limit).join(',')}]`);
+    // Every event in order (classic), or one page of them with ?after=SEQ&limit=N. With &wait=MS
+    // it is a long poll: when nothing is after SEQ yet, it answers as soon as something is, or with
+    // an empty page after MS (how services that pull, such as replicas, follow the log).
+    app.get('/events', signed, async (req, res) => {
+      const { after, limit, wait } = EventPageQuery.parse(req.query);
+      if (wait && store.index.visibleSeq <= after) {
+        const gaveUp = new AbortController();
+        const timer = setTimeout(() => gaveUp.abort(), wait);
+        const closed = () => gaveUp.abort();
+        res.on('close', closed);
+        const forget = lifecycle.onStopping(closed);
+        await store.index.waitForEventAfter(after, gaveUp.signal);
+        clearTimeout(timer);
+        res.off('close', closed);
+        forget();
+      }
+      if (res.destroyed) return;
+      res.setHeader('x-head-seq', String(store.index.visibleSeq));
+      res.type('application/json').send(`[${store.index.read(after, limit).join(',')}]`);
     });
   });
 }

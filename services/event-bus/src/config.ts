@@ -26,7 +26,24 @@ export const subscribersSchema = z
     return subscribers;
   });
 
+/** `EVENT_STORE`: `file` (the default, events.log under DATA_DIR) or `nats://host:port[,nats://...]` (JetStream). */
+export const eventStoreSchema = z
+  .string()
+  .default('file')
+  .transform((value, ctx): { kind: 'file' } | { kind: 'jetstream'; servers: string[] } => {
+    if (value === 'file') return { kind: 'file' };
+    const servers = value.split(',').map((part) => part.trim()).filter(Boolean);
+    if (servers.length === 0 || !servers.every((server) => /^nats:\/\/[^\s/]+(:\d+)?\/?$/.test(server))) {
+      ctx.addIssue({ code: 'custom', message: `must be "file" or nats://host:port[,nats://host:port...], not "${value}"` });
+      return z.NEVER;
+    }
+    return { kind: 'jetstream', servers };
+  });
+
 export const eventBusConfigSchema = baseConfigSchema('event-bus', 4005).extend({
+  EVENT_STORE: eventStoreSchema,
+  EVENT_STREAM: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -').default('BLOG_EVENTS'),
+  EVENT_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   SUBSCRIBERS: subscribersSchema,
   // Shared with every service: deliveries are signed with it, publishing and reading must be.
   EVENT_BUS_SECRET: busSecretSchema,

@@ -1,23 +1,38 @@
+import path from 'node:path';
 import { batchLimits, createLogger, createMetricsRegistry, Lifecycle, limits } from '@blog/common';
-import { makeTempDir } from '@blog/testing';
+import { makeTempDir, NatsServer, natsServerAvailable } from '@blog/testing';
 import request from 'supertest';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEventBusApp } from '../src/app.js';
 import { EventLog } from '../src/event-log.js';
+import type { EventStore } from '../src/event-store.js';
+import { JetStreamStore } from '../src/jetstream-store.js';
 
 const logger = createLogger('event-bus-test', 'silent');
 
-async function createBus(dataDir: string) {
-  const log = await EventLog.open(dataDir, logger);
-  const lifecycle = new Lifecycle();
-  lifecycle.markReady();
-  const app = createEventBusApp({ logger, metrics: createMetricsRegistry('event-bus'), lifecycle, log });
-  return { app, log, lifecycle };
+/** Both stores pass the same suite: the file log, and a stream on a real JetStream server. */
+let nats: NatsServer | undefined;
+const stores: Array<[string, (dataDir: string) => Promise<EventStore>]> = [['the file log', (dataDir) => EventLog.open(dataDir, logger)]];
+if (natsServerAvailable() || process.env.CI === 'true') {
+  // The stream is named after the test's data dir: "restarting on the same data" reopens it.
+  stores.push(['JetStream', (dataDir) => JetStreamStore.open({ servers: [nats!.url], stream: `T_${path.basename(dataDir)}`, replicas: 1, timeoutMs: 5_000, logger })]);
+  beforeAll(async () => {
+    nats = await NatsServer.start();
+  });
+  afterAll(() => nats?.destroy());
 }
 
 const postCreated = (title: string, id = `post-${Math.random().toString(36).slice(2)}`) => ({ type: 'PostCreated', data: { id, title } });
 
-describe('event bus API', () => {
+describe.each(stores)('event bus API on %s', (_name, openStore) => {
+  async function createBus(dataDir: string) {
+    const log = await openStore(dataDir);
+    const lifecycle = new Lifecycle();
+    lifecycle.markReady();
+    const app = createEventBusApp({ logger, metrics: createMetricsRegistry('event-bus'), lifecycle, store: log });
+    return { app, log, lifecycle };
+  }
+
   let dir: Awaited<ReturnType<typeof makeTempDir>>;
   let bus: Awaited<ReturnType<typeof createBus>>;
   beforeEach(async () => {
@@ -129,7 +144,27 @@ describe('event bus API', () => {
       expect((await request(bus.app).get('/events?after=5')).body).toEqual([]);
     });
 
-    it.each(['after=-1', 'after=abc', 'limit=0', 'limit=100000', 'after=1.5'])('when the query is %s, then 400', async (query) => {
+    it('when waiting (long poll) for an event after the last one, then the answer comes as soon as one is stored', async () => {
+      await request(bus.app).post('/events').send(postCreated('first'));
+
+      const polling = request(bus.app).get('/events?after=1&wait=5000');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await request(bus.app).post('/events').send(postCreated('second'));
+      const page = await polling;
+
+      expect(page.status).toBe(200);
+      expect(page.body.map((event: { seq: number }) => event.seq)).toEqual([2]);
+    });
+
+    it('when nothing comes within the wait, then the long poll answers an empty page', async () => {
+      const started = Date.now();
+      const page = await request(bus.app).get('/events?after=0&wait=300');
+
+      expect(page.body).toEqual([]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    });
+
+    it.each(['after=-1', 'after=abc', 'limit=0', 'limit=100000', 'after=1.5', 'wait=-1', 'wait=60000'])('when the query is %s, then 400', async (query) => {
       const response = await request(bus.app).get(`/events?${query}`);
 
       expect(response.status).toBe(400);

@@ -57,7 +57,7 @@ describe('Delivery', () => {
   async function startDelivery(subscribers: Array<{ name: string; url: string }>, options: { timeoutMs?: number } = {}) {
     const cursors = await SubscriberCursors.open(dir.path, subscribers.map((s) => s.name));
     const delivery = new Delivery({
-      log,
+      index: log.index,
       cursors,
       subscribers,
       logger,
@@ -71,7 +71,7 @@ describe('Delivery', () => {
     return { delivery, cursors };
   }
 
-  const publish = (n: number) => log.append({ type: 'PostCreated', data: { id: `p${n}`, title: `post ${n}` } });
+  const publish = (n: number) => log.appendAll([{ type: 'PostCreated', data: { id: `p${n}`, title: `post ${n}` } }]);
 
   it('when events are published, then each subscriber gets all of them once, in log order', async () => {
     const a = await startSubscriber();

@@ -1,0 +1,116 @@
+import { batchLimits, Gauge, type Logger, type Registry } from '@blog/common';
+import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import type { Subscriber } from './config.js';
+import { deliveriesCounter } from './delivery.js';
+import type { JetStreamStore } from './jetstream-store.js';
+import { SubscriberEndpoint } from './subscriber-endpoint.js';
+
+export interface JetStreamDeliveryOptions {
+  store: JetStreamStore;
+  subscribers: readonly Subscriber[];
+  logger: Logger;
+  metrics: Registry;
+  timeoutMs: number;
+  retryMaxDelayMs: number;
+  secret?: string | undefined;
+}
+
+/** How long a fetch waits for new events before asking again. */
+const FETCH_EXPIRES_MS = 5_000;
+/** JetStream bounds a fetch by count or by bytes, not both: 250 of the largest events fit the subscribers' body limit. */
+const MAX_FETCH = 250;
+
+export const durableName = (subscriber: string) => `deliver-${subscriber}`;
+
+/**
+ * At-least-once delivery from JetStream: each subscriber's progress is a durable pull consumer of
+ * the stream, shared by every bus replica. A replica fetches what is waiting (up to what the
+ * subscriber takes in one request), delivers it, and acknowledges it in JetStream only after the
+ * subscriber's 2xx; a failure, or a replica that dies mid-delivery, makes JetStream hand the events
+ * out again. Our subscribers apply each event once and in order whichever replica sends it (they
+ * number-check and pull gaps); a classic subscriber behind two replicas may see two batches cross.
+ */
+export class JetStreamDelivery {
+  private readonly stopping = new AbortController();
+  private loops: Promise<void>[] = [];
+  private readonly endpoints: SubscriberEndpoint[];
+
+  constructor(private readonly options: JetStreamDeliveryOptions) {
+    const { metrics, subscribers, logger, timeoutMs, retryMaxDelayMs, secret, store } = options;
+    const deliveries = deliveriesCounter(metrics);
+    this.endpoints = subscribers.map((subscriber) => new SubscriberEndpoint(subscriber, { logger, deliveries, timeoutMs, retryMaxDelayMs, secret }));
+    new Gauge({
+      name: 'event_bus_subscriber_lag',
+      help: 'Events stored but not yet acknowledged by the subscriber',
+      labelNames: ['subscriber'] as const,
+      registers: [metrics],
+      async collect() {
+        for (const { name } of subscribers) {
+          const info = await store.jsm.consumers.info(store.stream, durableName(name)).catch(() => undefined);
+          if (info) this.set({ subscriber: name }, info.num_pending + info.num_ack_pending);
+        }
+      },
+    });
+  }
+
+  /** Makes sure every subscriber has its durable consumer (from the first event), then starts the loops. */
+  async start(): Promise<void> {
+    const { store } = this.options;
+    for (const { name } of this.options.subscribers) {
+      const config = {
+        durable_name: durableName(name),
+        ack_policy: AckPolicy.All,
+        deliver_policy: DeliverPolicy.All,
+        max_ack_pending: batchLimits.maxEvents,
+        // Longer than a delivery may take, so that only a dead replica's batch is handed out again.
+        ack_wait: nanos(this.options.timeoutMs + 10_000),
+      };
+      await store.jsm.consumers.add(store.stream, config).catch(async (error: unknown) => {
+        if (!(await store.jsm.consumers.info(store.stream, config.durable_name).catch(() => undefined))) throw error;
+      });
+    }
+    this.loops = this.endpoints.map((endpoint) => this.deliverForever(endpoint));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await Promise.all(this.loops);
+    await Promise.all(this.endpoints.map((endpoint) => endpoint.close()));
+  }
+
+  private async deliverForever(endpoint: SubscriberEndpoint): Promise<void> {
+    const { store, logger } = this.options;
+    const signal = this.stopping.signal;
+    while (!signal.aborted) {
+      const messages: JsMsg[] = [];
+      try {
+        const consumer = await store.js.consumers.get(store.stream, durableName(endpoint.subscriber.name));
+        const batch = await consumer.fetch({ max_messages: Math.min(endpoint.maxBatch, MAX_FETCH), expires: FETCH_EXPIRES_MS });
+        for await (const message of batch) {
+          messages.push(message);
+          if (signal.aborted) break;
+        }
+      } catch (error) {
+        // JetStream unreachable (restarting, say): wait and ask again.
+        logger.debug({ err: error }, 'fetch from JetStream failed');
+        await endpoint.failed(error, 0, signal);
+        continue;
+      }
+      if (messages.length === 0) continue;
+      const events = messages.map((message) => {
+        const { id, type, data } = message.json<{ id: string; type: string; data: unknown }>();
+        return JSON.stringify({ id, seq: message.seq, type, data });
+      });
+      const first = messages[0]!;
+      try {
+        await endpoint.send(events, { seq: first.seq, id: store.index.idOf(first.seq) || String(first.seq) });
+        // AckPolicy.All: acknowledging the last acknowledges the whole batch.
+        messages.at(-1)!.ack();
+      } catch (error) {
+        for (const message of messages) message.nak();
+        await endpoint.failed(error, first.seq, signal);
+      }
+    }
+  }
+}
