@@ -2,8 +2,9 @@
  * The numbers side of the benchmark: percentiles, memory readings, machine info, and the
  * markdown/JSON report. No I/O against the services here.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 
 export interface Summary {
   count: number;
@@ -43,6 +44,25 @@ export function peakMemoryMb(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * The pid of the nats-server listening on `port`, found in /proc (NatsServer keeps its child
+ * process to itself), for its memory reading; undefined if there is none.
+ */
+export function natsServerPid(port: number): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (!path.basename(argv[0] ?? '').startsWith('nats-server')) continue;
+      const flag = argv.indexOf('-p');
+      if (flag !== -1 && argv[flag + 1] === String(port)) return Number(entry);
+    } catch {
+      // gone already, or not ours to read
+    }
+  }
+  return undefined;
+}
+
 export interface MachineInfo {
   cpuModel: string;
   cpuCount: number;
@@ -73,22 +93,46 @@ export interface Target {
   value: number;
 }
 
-/** One line of the table: a measured quantity, its target if the issue sets one, and the verdict. */
-export interface Row {
-  figure: string;
-  metric: string;
-  /** undefined when the figure could not be measured (see `note`). */
+/** Where the bus keeps its log: each figure is measured once per store. */
+export type Store = 'file' | 'jetstream';
+export const stores: readonly Store[] = ['file', 'jetstream'];
+export const storeLabels: Record<Store, string> = { file: 'file log', jetstream: 'JetStream' };
+
+/** One store's reading of a row. */
+export interface Measurement {
+  /** undefined when it could not be read (see `note`). */
   value: number | undefined;
-  unit: string;
-  target?: Target;
-  /** true/false against the target; undefined when there is no target (printed only). */
+  /** true/false against the row's target; absent when there is no target (printed only). */
   ok?: boolean;
   note?: string;
 }
 
-export function row(figure: string, metric: string, value: number | undefined, unit: string, target?: Target, note?: string): Row {
+/**
+ * One line of the table: a measured quantity, its target if the issue sets one, and what each
+ * store measured (a row that applies to one store only, such as nats-server's memory, has one).
+ */
+export interface Row {
+  figure: string;
+  metric: string;
+  unit: string;
+  target?: Target;
+  file?: Measurement;
+  jetstream?: Measurement;
+}
+
+export function measurement(value: number | undefined, target?: Target, note?: string): Measurement {
   const ok = target === undefined ? undefined : value !== undefined && !Number.isNaN(value) && (target.kind === 'min' ? value >= target.value : value <= target.value);
-  return { figure, metric, value, unit, ...(target ? { target } : {}), ...(ok === undefined ? {} : { ok }), ...(note ? { note } : {}) };
+  return { value, ...(ok === undefined ? {} : { ok }), ...(note ? { note } : {}) };
+}
+
+/** Adds `store`'s reading to the row `figure: metric` (made on first use, in order of first use). */
+export function record(rows: Row[], store: Store, figure: string, metric: string, value: number | undefined, unit: string, target?: Target, note?: string): void {
+  let line = rows.find((r) => r.figure === figure && r.metric === metric);
+  if (!line) {
+    line = { figure, metric, unit, ...(target ? { target } : {}) };
+    rows.push(line);
+  }
+  line[store] = measurement(value, target, note);
 }
 
 export function formatNumber(value: number | undefined, unit: string): string {
@@ -107,34 +151,64 @@ function formatTarget(target: Target | undefined, unit: string): string {
 const verdict = (ok: boolean | undefined) => (ok === undefined ? '—' : ok ? 'pass' : '**MISS**');
 
 /** Rows in figure order (1, 2, ... 7), keeping the order within a figure. */
-const figureNumber = (r: Row) => Number.parseInt(r.figure, 10) || 99;
+export const figureNumber = (r: Pick<Row, 'figure'>) => Number.parseInt(r.figure, 10) || 99;
 
-export function markdownTable(rows: readonly Row[]): string {
-  const lines = ['| figure | measured | target | ok |', '| --- | --- | --- | --- |'];
-  for (const r of [...rows].sort((a, b) => figureNumber(a) - figureNumber(b))) {
-    const measured = formatNumber(r.value, r.unit) + (r.note ? ` (${r.note})` : '');
-    lines.push(`| ${r.figure}: ${r.metric} | ${measured} | ${formatTarget(r.target, r.unit)} | ${verdict(r.ok)} |`);
+/** What a store's cell says when it has no reading: not run at all, failed, or not applicable. */
+function missingCell(report: Pick<Report, 'runs' | 'errors'>, r: Row, store: Store): string {
+  const run = report.runs[store];
+  if (!run.ran) return `not run (${run.notRunReason ?? 'skipped'})`;
+  if (report.errors.some((e) => e.store === store && e.figures.includes(figureNumber(r)))) return 'not measured (see below)';
+  return '—';
+}
+
+export function markdownTable(report: Pick<Report, 'rows' | 'runs' | 'errors'>): string {
+  const lines = ['| figure | file log | JetStream | target | ok (file) | ok (JetStream) |', '| --- | --- | --- | --- | --- | --- |'];
+  for (const r of [...report.rows].sort((a, b) => figureNumber(a) - figureNumber(b))) {
+    const cells = stores.map((store) => {
+      const m = r[store];
+      return m ? formatNumber(m.value, r.unit) + (m.note ? ` (${m.note})` : '') : missingCell(report, r, store);
+    });
+    const oks = stores.map((store) => verdict(r[store]?.ok));
+    lines.push(`| ${r.figure}: ${r.metric} | ${cells.join(' | ')} | ${formatTarget(r.target, r.unit)} | ${oks.join(' | ')} |`);
   }
   return lines.join('\n');
+}
+
+/** How one store's run was set up, and whether it ran. */
+export interface StoreRun {
+  label: string;
+  /** The `StackTopology` figures 1–4 run on (figures 5–6 start their own processes, see the methods). */
+  topology: { eventStore: string; busReplicas: number; queryReplicas: number };
+  ran: boolean;
+  notRunReason?: string;
+  /** What a 201 waits for on this store. */
+  durability: string;
+  /** e.g. the nats-server version. */
+  server?: string;
 }
 
 export interface Report {
   date: string;
   machine: MachineInfo;
-  durability: string;
+  runs: Record<Store, StoreRun>;
   /** How each figure is measured, one line per figure. */
   methods: string[];
   rows: Row[];
-  /** Figures that could not be measured at all, with the reason. */
-  errors: Array<{ figure: string; message: string }>;
-  /** Everything measured, with the raw summaries, for the JSON file. */
-  details: Record<string, unknown>;
+  /** Figures that could not be measured at all on a store, with the reason and the figure numbers they cover. */
+  errors: Array<{ store: Store; figure: string; figures: number[]; message: string }>;
+  /** Everything measured, with the raw summaries, per store, for the JSON file. */
+  details: Record<Store, Record<string, unknown>>;
   totalSeconds: number;
 }
 
+/** "file log" / "JetStream" / "file log, JetStream": the stores on which a row missed its target. */
+const missedOn = (r: Row) => stores.filter((store) => r[store]?.ok === false).map((store) => storeLabels[store]);
+
 export function renderMarkdown(report: Report): string {
   const { machine } = report;
-  const missed = report.rows.filter((r) => r.ok === false);
+  const missed = report.rows.filter((r) => missedOn(r).length > 0);
+  const topology = (run: StoreRun) =>
+    `\`{ eventStore: '${run.topology.eventStore}', busReplicas: ${run.topology.busReplicas}, queryReplicas: ${run.topology.queryReplicas} }\``;
   const lines = [
     '# Benchmark results',
     '',
@@ -142,16 +216,20 @@ export function renderMarkdown(report: Report): string {
     '',
     `- Machine: ${machine.cpuCount} × ${machine.cpuModel}, ${machine.totalMemoryGb} GB RAM, ${machine.os}, kernel ${machine.kernel}, Node ${machine.node}`,
     `- Load average (1 min) when the run started: ${machine.loadAverage}${machine.loadAverage > machine.cpuCount / 2 ? ' — the machine was busy with other work, so these figures understate what the services can do (see the generator lag in figures 3–4)' : ''}`,
-    `- Durability: ${report.durability}`,
-    '- Every service runs as its own process on 127.0.0.1 (as `@blog/testing` starts them), the load generators in the bench process.',
+    '- Every service runs as its own process on 127.0.0.1 (as `@blog/testing` starts them), the load generators in the bench process. Each figure is measured on the file log, then on JetStream, before the next figure starts.',
+    ...stores.map((store) => {
+      const run = report.runs[store];
+      const head = `- ${run.label}: stack topology ${topology(run)}${run.server ? ` (${run.server})` : ''}`;
+      return run.ran ? `${head}. Durability: ${run.durability}` : `${head}: not run (${run.notRunReason ?? 'skipped'}).`;
+    }),
     '',
-    markdownTable(report.rows),
+    markdownTable(report),
     '',
-    missed.length === 0 ? 'All targets met.' : `Missed targets (${missed.length}): ${missed.map((r) => `${r.figure}: ${r.metric}`).join('; ')}.`,
+    missed.length === 0 ? 'All targets met (on every store that ran).' : `Missed targets (${missed.length} rows): ${missed.map((r) => `${r.figure}: ${r.metric} (${missedOn(r).join(', ')})`).join('; ')}.`,
   ];
   lines.push('', 'How each figure is measured:', '', ...report.methods.map((method) => `- ${method}`));
   if (report.errors.length > 0) {
-    lines.push('', 'Figures that could not be measured:', ...report.errors.map((e) => `- ${e.figure}: ${e.message}`));
+    lines.push('', 'Figures that could not be measured:', ...report.errors.map((e) => `- ${e.figure} on ${storeLabels[e.store]}: ${e.message}`));
   }
   return `${lines.join('\n')}\n`;
 }

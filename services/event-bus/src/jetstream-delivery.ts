@@ -1,4 +1,4 @@
-import { batchLimits, Gauge, type Logger, type Registry } from '@blog/common';
+import { batchLimits, Gauge, sleep, type Logger, type Registry } from '@blog/common';
 import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { Subscriber } from './config.js';
@@ -16,10 +16,10 @@ export interface JetStreamDeliveryOptions {
   secret?: string | undefined;
 }
 
-/** How long a fetch waits for new events before asking again. */
-const FETCH_EXPIRES_MS = 5_000;
-/** JetStream bounds a fetch by count or by bytes, not both: 250 of the largest events fit the subscribers' body limit. */
-const MAX_FETCH = 250;
+/** How long one pull request waits on the server before the client renews it. */
+const PULL_EXPIRES_MS = 5_000;
+/** JetStream bounds a pull by count or by bytes, not both: 250 of the largest events fit the subscribers' body limit. */
+const MAX_BATCH = 250;
 
 export const durableName = (subscriber: string) => `deliver-${subscriber}`;
 
@@ -79,38 +79,70 @@ export class JetStreamDelivery {
     await Promise.all(this.endpoints.map((endpoint) => endpoint.close()));
   }
 
+  /**
+   * One subscriber: a continuous pull (consume) fills a buffer, and whatever is in it when the
+   * subscriber is free goes out as one request, so nothing waits for a batch to fill up. A failed
+   * batch is retried as it is (order kept), telling JetStream it is still being worked on.
+   */
   private async deliverForever(endpoint: SubscriberEndpoint): Promise<void> {
-    const { store, logger } = this.options;
+    const { store } = this.options;
     const signal = this.stopping.signal;
+    const buffer: JsMsg[] = [];
+    let lastDelivered = 0;
+    let arrived = Promise.withResolvers<void>();
+    signal.addEventListener('abort', () => arrived.resolve(), { once: true });
+    const pulling = this.pullForever(endpoint, (message) => {
+      buffer.push(message);
+      arrived.resolve();
+    });
     while (!signal.aborted) {
-      const messages: JsMsg[] = [];
-      try {
-        const consumer = await store.js.consumers.get(store.stream, durableName(endpoint.subscriber.name));
-        const batch = await consumer.fetch({ max_messages: Math.min(endpoint.maxBatch, MAX_FETCH), expires: FETCH_EXPIRES_MS });
-        for await (const message of batch) {
-          messages.push(message);
-          if (signal.aborted) break;
-        }
-      } catch (error) {
-        // JetStream unreachable (restarting, say): wait and ask again.
-        logger.debug({ err: error }, 'fetch from JetStream failed');
-        await endpoint.failed(error, 0, signal);
+      if (buffer.length === 0) {
+        await arrived.promise;
+        arrived = Promise.withResolvers<void>();
         continue;
       }
+      // A redelivery of what this loop already delivered (JetStream gave up waiting for its ack) is skipped.
+      const messages = buffer.splice(0, Math.min(endpoint.maxBatch, MAX_BATCH)).filter((message) => message.seq > lastDelivered);
       if (messages.length === 0) continue;
+      // The rest of the buffer waits behind this batch: keep JetStream from handing it out again meanwhile.
+      for (const waiting of buffer) waiting.working();
       const events = messages.map((message) => {
         const { id, type, data } = message.json<{ id: string; type: string; data: unknown }>();
         return JSON.stringify({ id, seq: message.seq, type, data });
       });
       const first = messages[0]!;
-      try {
-        await endpoint.send(events, { seq: first.seq, id: store.index.idOf(first.seq) || String(first.seq) });
-        // AckPolicy.All: acknowledging the last acknowledges the whole batch.
-        messages.at(-1)!.ack();
-      } catch (error) {
-        for (const message of messages) message.nak();
-        await endpoint.failed(error, first.seq, signal);
+      for (let delivered = false; !delivered && !signal.aborted; ) {
+        try {
+          await endpoint.send(events, { seq: first.seq, id: store.index.idOf(first.seq) || String(first.seq) });
+          // AckPolicy.All: acknowledging the last acknowledges the whole batch.
+          messages.at(-1)!.ack();
+          lastDelivered = messages.at(-1)!.seq;
+          delivered = true;
+        } catch (error) {
+          for (const message of messages) message.working();
+          await endpoint.failed(error, first.seq, signal);
+        }
       }
+    }
+    await pulling;
+  }
+
+  /** Keeps pulling the subscriber's durable consumer, starting again whenever JetStream went away. */
+  private async pullForever(endpoint: SubscriberEndpoint, onMessage: (message: JsMsg) => void): Promise<void> {
+    const { store, logger } = this.options;
+    const signal = this.stopping.signal;
+    while (!signal.aborted) {
+      try {
+        const consumer = await store.js.consumers.get(store.stream, durableName(endpoint.subscriber.name));
+        const messages = await consumer.consume({ max_messages: MAX_BATCH, expires: PULL_EXPIRES_MS });
+        const stop = () => void messages.stop();
+        signal.addEventListener('abort', stop, { once: true });
+        for await (const message of messages) onMessage(message);
+        signal.removeEventListener('abort', stop);
+      } catch (error) {
+        if (!signal.aborted) logger.warn({ err: error, subscriber: endpoint.subscriber.name }, 'pulling from JetStream failed; retrying');
+      }
+      await sleep(500, signal);
     }
   }
 }
