@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
-import { startStack, waitFor, type ServiceProcess, type Stack } from '@blog/testing';
-import { byId, commentsOfPost, duplicates, expectedVerdict, postsOfPostsService, queryView, type CommentView, type PostView } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor, type ServiceProcess } from '@blog/testing';
+import { byId, commentsOfPost, duplicates, expectedVerdict, postsOfPostsService, queryView, useStack, type CommentView, type PostView } from './helpers.js';
 
 /**
  * Chaos under load: a steady mix of post and comment creations for CHAOS_SECONDS (60 by default)
- * while a chaos script SIGKILLs a random service (the bus included) every 2-4 s and starts it again
+ * while a chaos script SIGKILLs a random service (the bus included) every 1.5-3 s and starts it again
  * a moment later. Afterwards, once the stack has converged (bounded), every post and comment that
  * got a 2xx must be in query's view exactly once, with its final moderation status, and nothing
  * else may be there but what a failed (5xx or cut-off) request of ours may have stored anyway.
@@ -104,32 +104,17 @@ const countBy = (keys: readonly string[]): Record<string, number> => {
   return counts;
 };
 
-let stack: Stack;
-
-beforeAll(async () => {
-  stack = await startStack();
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.destroy();
-}, 60_000);
-
-beforeEach(() => {
-  onTestFailed(() => {
-    console.error(`chaos seed: CHAOS_SEED=${SEED}`);
-    for (const service of stack.all) console.error(`----- ${service.name} (${service.running ? 'running' : 'not running'}) output:\n${service.output()}`);
-  });
-});
+const stack = useStack({ onFailure: () => console.error(`chaos seed: CHAOS_SEED=${SEED}`) });
 
 describe('the blog stack under chaos', () => {
-  it(`when services (the bus included) are SIGKILLed and restarted every 2-4 s during ${SECONDS} s of steady posts and comments, then query shows every acknowledged item exactly once with its final status, and nothing else`, async () => {
+  it(`when services (the bus included) are SIGKILLed and restarted every 1.5-3 s during ${SECONDS} s of steady posts and comments, then query shows every acknowledged item exactly once with its final status, and nothing else`, async () => {
     // Arrange
     const run = randomUUID().slice(0, 8); // hex: can never spell "orange" by accident
     const attempts: Attempt[] = [];
     const ackedPosts: Array<{ id: string; title: string }> = [];
     /** 2xx answers that do not say what they should (asserted empty at the end). */
     const oddAnswers: string[] = [];
-    const kills: Record<string, number> = Object.fromEntries(stack.all.map((service) => [service.name, 0]));
+    const kills: Record<string, number> = Object.fromEntries(stack().all.map((service) => [service.name, 0]));
     const chaosRandom = rng(SEED);
     const workRandom = rng(SEED ^ 0x5eed);
     const t0 = Date.now();
@@ -139,7 +124,7 @@ describe('the blog stack under chaos', () => {
 
     const createPost = async (i: number) => {
       const title = `chaos ${run} post #${i}`;
-      const answer = await send(`${stack.posts.url}/posts/create`, { title });
+      const answer = await send(`${stack().posts.url}/posts/create`, { title });
       const attempt: Attempt = { kind: 'post', text: title, outcome: classify(answer.status), status: answer.status, detail: answer.detail };
       if (attempt.outcome === 'acked') {
         // Checked at the end, not here: a throw would stop the workload but not the chaos.
@@ -155,7 +140,7 @@ describe('the blog stack under chaos', () => {
       if (ackedPosts.length === 0) return;
       const postId = ackedPosts[Math.floor(workRandom() * ackedPosts.length)]!.id;
       const content = `chaos ${run} comment #${i}${workRandom() < 0.3 ? ' with an Orange in it' : ''}`;
-      const answer = await send(`${stack.comments.url}/posts/${postId}/comments`, { content });
+      const answer = await send(`${stack().comments.url}/posts/${postId}/comments`, { content });
       const attempt: Attempt = { kind: 'comment', text: content, postId, outcome: classify(answer.status), status: answer.status, detail: answer.detail };
       if (attempt.outcome === 'acked') {
         // The answer lists the post's comments so far.
@@ -183,21 +168,25 @@ describe('the blog stack under chaos', () => {
     };
 
     const chaos = async () => {
-      // A shuffled deck of all five, dealt again when empty: random order, yet every service
-      // (the bus included) is killed even in a short run. One at a time, never two.
-      let deck: ServiceProcess[] = [];
+      // A shuffled deck of the five service names, dealt again when empty: random order, yet every
+      // service (the bus included) is killed even in a short run. With replicas, the victim is one
+      // process of that name, picked at random. One at a time, never two.
+      const names = [...new Set(stack().all.map((service) => service.name))];
+      let deck: string[] = [];
       for (;;) {
-        await sleep(2_000 + chaosRandom() * 2_000);
+        await sleep(1_500 + chaosRandom() * 1_500);
         if (Date.now() >= until) return;
-        if (deck.length === 0) deck = shuffle(stack.all, chaosRandom);
-        const victim = deck.pop()!;
+        if (deck.length === 0) deck = shuffle(names, chaosRandom);
+        const name = deck.pop()!;
+        const replicas = stack().all.filter((service) => service.name === name);
+        const victim = replicas[Math.floor(chaosRandom() * replicas.length)]!;
         const downMs = 200 + Math.floor(chaosRandom() * 1_300);
-        console.log(`[chaos ${at()}] SIGKILL ${victim.name}, restarting in ${downMs} ms`);
+        console.log(`[chaos ${at()}] SIGKILL ${victim.name} :${victim.port}, restarting in ${downMs} ms`);
         await victim.kill();
         kills[victim.name]! += 1;
         await sleep(downMs);
         await restart(victim);
-        console.log(`[chaos ${at()}] ${victim.name} ready again`);
+        console.log(`[chaos ${at()}] ${victim.name} :${victim.port} ready again`);
       }
     };
 
@@ -205,7 +194,7 @@ describe('the blog stack under chaos', () => {
     // allSettled: even if a restart fails for good, nothing is left running when the test goes on.
     const ran = await Promise.allSettled([steadyRate(POSTS_PER_SECOND, until, createPost), steadyRate(COMMENTS_PER_SECOND, until, createComment), chaos()]);
     for (const result of ran) if (result.status === 'rejected') throw result.reason;
-    for (const service of stack.all) if (!service.running) await restart(service);
+    for (const service of stack().all) if (!service.running) await restart(service);
     console.log(`[chaos ${at()}] workload and chaos over; waiting for convergence`);
 
     // Assert: wait (bounded) until query has every acknowledged item with a verdict, agrees with
@@ -223,7 +212,7 @@ describe('the blog stack under chaos', () => {
     const convergeStart = Date.now();
     const converged = await waitFor(
       async () => {
-        const [posts, current] = await Promise.all([postsOfPostsService(stack), queryView(stack)]);
+        const [posts, current] = await Promise.all([postsOfPostsService(stack()), queryView(stack())]);
         const json = JSON.stringify(current);
         if (json !== lastJson) [lastJson, stableSince] = [json, Date.now()];
         view = current;
@@ -294,14 +283,14 @@ describe('the blog stack under chaos', () => {
 
     // The services' own read models agree with query on every post, and on the comments of every
     // post that has any (bounded: comments may still be applying its last verdicts).
-    const posts = await postsOfPostsService(stack);
+    const posts = await postsOfPostsService(stack());
     expect.soft(posts, "posts' own view").toEqual(Object.fromEntries(viewPosts.map(({ id, title }) => [id, { id, title }])));
     const commented = viewPosts.filter((post) => post.comments.length > 0);
     let disagreeing = commented.map((post) => post.id); // until a read says otherwise
     await waitFor(
       async () => {
         const lists: CommentView[][] = [];
-        for (let i = 0; i < commented.length; i += 25) lists.push(...(await Promise.all(commented.slice(i, i + 25).map((post) => commentsOfPost(stack, post.id)))));
+        for (let i = 0; i < commented.length; i += 25) lists.push(...(await Promise.all(commented.slice(i, i + 25).map((post) => commentsOfPost(stack(), post.id)))));
         disagreeing = commented.filter((post, i) => JSON.stringify(byId(post.comments)) !== JSON.stringify(byId(lists[i]!))).map((post) => post.id);
         return disagreeing.length === 0 ? true : undefined;
       },

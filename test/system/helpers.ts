@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { signedFetch, waitFor, type ServiceProcess, type Stack } from '@blog/testing';
+import { signedFetch, startStack, waitFor, type ServiceProcess, type Stack, type StackTopology } from '@blog/testing';
+import { afterAll, beforeAll, beforeEach, onTestFailed } from 'vitest';
 
 /** Black-box helpers: plain HTTP against the real processes of a `startStack()` stack. */
 
@@ -125,4 +126,26 @@ export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => b
     console.warn(`${(error as Error).message}; asserting on the last value read`);
     return last as T;
   }
+}
+
+/**
+ * One stack for the whole file: started before the first test, destroyed after the last, and every
+ * process's output printed when a test fails. Returns the stack's getter.
+ */
+export function useStack({ topology, onFailure }: { topology?: StackTopology; onFailure?: () => void } = {}): () => Stack {
+  let stack: Stack | undefined;
+  beforeAll(async () => {
+    stack = await startStack({}, topology);
+  }, 90_000);
+  afterAll(() => stack?.destroy(), 60_000);
+  beforeEach(() => {
+    onTestFailed(() => {
+      onFailure?.();
+      for (const service of stack?.all ?? []) console.error(`----- ${service.name} :${service.port} (${service.running ? 'running' : 'not running'}) output:\n${service.output()}`);
+    });
+  });
+  return () => {
+    if (!stack) throw new Error('the stack is not started (useStack must be called at the top of the file)');
+    return stack;
+  };
 }

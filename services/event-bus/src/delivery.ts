@@ -1,7 +1,7 @@
 import { batchLimits, Counter, Gauge, sleep, type Logger, type Registry } from '@blog/common';
 import type { Subscriber } from './config.js';
 import type { EventIndex } from './event-index.js';
-import { SubscriberEndpoint } from './subscriber-endpoint.js';
+import { SubscriberEndpoint, subscriberLagGauge } from './subscriber-endpoint.js';
 import type { SubscriberCursors } from './subscriber-cursors.js';
 
 export interface DeliveryOptions {
@@ -39,15 +39,7 @@ export class Delivery {
     const { metrics, subscribers, cursors, index, logger, timeoutMs, retryMaxDelayMs, secret } = options;
     const deliveries = deliveriesCounter(metrics);
     this.endpoints = subscribers.map((subscriber) => new SubscriberEndpoint(subscriber, { logger, deliveries, timeoutMs, retryMaxDelayMs, secret }));
-    new Gauge({
-      name: 'event_bus_subscriber_lag',
-      help: 'Events stored but not yet acknowledged by the subscriber',
-      labelNames: ['subscriber'] as const,
-      registers: [metrics],
-      collect() {
-        for (const { name } of subscribers) this.set({ subscriber: name }, index.visibleSeq - cursors.get(name));
-      },
-    });
+    subscriberLagGauge(metrics, subscribers, (name) => index.visibleSeq - cursors.get(name));
     new Gauge({
       name: 'event_bus_subscriber_cursor',
       help: 'Sequence number of the last event the subscriber acknowledged',

@@ -1,10 +1,10 @@
-import { batchLimits, Gauge, sleep, type Logger, type Registry } from '@blog/common';
+import { batchLimits, sleep, type Logger, type Registry } from '@blog/common';
 import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { Subscriber } from './config.js';
 import { deliveriesCounter } from './delivery.js';
 import type { JetStreamStore } from './jetstream-store.js';
-import { SubscriberEndpoint } from './subscriber-endpoint.js';
+import { SubscriberEndpoint, subscriberLagGauge } from './subscriber-endpoint.js';
 
 export interface JetStreamDeliveryOptions {
   store: JetStreamStore;
@@ -40,17 +40,9 @@ export class JetStreamDelivery {
     const { metrics, subscribers, logger, timeoutMs, retryMaxDelayMs, secret, store } = options;
     const deliveries = deliveriesCounter(metrics);
     this.endpoints = subscribers.map((subscriber) => new SubscriberEndpoint(subscriber, { logger, deliveries, timeoutMs, retryMaxDelayMs, secret }));
-    new Gauge({
-      name: 'event_bus_subscriber_lag',
-      help: 'Events stored but not yet acknowledged by the subscriber',
-      labelNames: ['subscriber'] as const,
-      registers: [metrics],
-      async collect() {
-        for (const { name } of subscribers) {
-          const info = await store.jsm.consumers.info(store.stream, durableName(name)).catch(() => undefined);
-          if (info) this.set({ subscriber: name }, info.num_pending + info.num_ack_pending);
-        }
-      },
+    subscriberLagGauge(metrics, subscribers, async (name) => {
+      const info = await store.jsm.consumers.info(store.stream, durableName(name)).catch(() => undefined);
+      return info && info.num_pending + info.num_ack_pending;
     });
   }
 

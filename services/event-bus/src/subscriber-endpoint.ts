@@ -1,4 +1,4 @@
-import { backoffMs, DeliveryAck, signRequest, sleep, type Counter, type Logger } from '@blog/common';
+import { backoffMs, DeliveryAck, Gauge, signRequest, sleep, type Counter, type Logger, type Registry } from '@blog/common';
 import { Agent, request } from 'undici';
 import type { Subscriber } from './config.js';
 
@@ -73,4 +73,20 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** event_bus_subscriber_lag{subscriber}: however the delivery keeps its progress, measured at scrape time. */
+export function subscriberLagGauge(metrics: Registry, subscribers: readonly Subscriber[], lagOf: (name: string) => Promise<number | undefined> | number | undefined): void {
+  new Gauge({
+    name: 'event_bus_subscriber_lag',
+    help: 'Events stored but not yet acknowledged by the subscriber',
+    labelNames: ['subscriber'] as const,
+    registers: [metrics],
+    async collect() {
+      for (const { name } of subscribers) {
+        const lag = await lagOf(name);
+        if (lag !== undefined) this.set({ subscriber: name }, lag);
+      }
+    },
+  });
 }
