@@ -35,7 +35,7 @@ export interface BusClient {
 
 const EventPageResponse = z.array(DeliveryEnvelope);
 /** Publishes that overlap are sent together; this many batches may be on their way at once. */
-const PUBLISH_REQUESTS_IN_FLIGHT = 2;
+const PUBLISH_REQUESTS_IN_FLIGHT = 1;
 
 interface QueuedPublish {
   event: PublishRequest;

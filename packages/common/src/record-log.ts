@@ -1,3 +1,4 @@
+import { fdatasyncSync, writeSync } from 'node:fs';
 import { open, mkdir, rename, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -6,8 +7,13 @@ import { crc32 } from 'node:zlib';
  * An append-only file of JSON records that survives `kill -9` and power loss.
  *
  * Each record is one line, `<crc32 hex> <json>\n`, so a record torn by a crash is recognised. Appends
- * are group-committed: whatever arrives while one write+fdatasync is under way goes into the next
- * one, and every append resolves only once its bytes are on disk.
+ * are group-committed: everything appended during one turn of the event loop is written (and
+ * fdatasynced) together right after it, and every append resolves only once its bytes are on disk.
+ *
+ * The write and the fdatasync are synchronous on purpose. Through the thread pool each costs a
+ * round trip and a wait for the busy event loop to pick up the answer: under load that made one
+ * append take 4-9 ms, where the disk needs 0.2-0.3 ms. Done in place, the loop stops for exactly
+ * the disk's time, and requests that arrive meanwhile simply join the next group.
  */
 
 /** A crash can only tear the write that was under way, so damage further back is real corruption. */
@@ -111,7 +117,13 @@ export class RecordLog {
     const bytes = Buffer.from(jsonRecords.map(encodeRecord).join(''), 'utf8');
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ bytes, resolve, reject });
-      this.flushing ??= this.flush();
+      this.flushing ??= new Promise<void>((flushed) =>
+        setImmediate(() => {
+          this.flush();
+          this.flushing = undefined;
+          flushed();
+        }),
+      );
     });
   }
 
@@ -135,7 +147,7 @@ export class RecordLog {
     await this.file.datasync();
   }
 
-  private async flush(): Promise<void> {
+  private flush(): void {
     while (this.pending.length > 0) {
       const batch: PendingAppend[] = [];
       let size = 0;
@@ -145,8 +157,8 @@ export class RecordLog {
         size += next.bytes.length;
       }
       try {
-        await writeFully(this.file, batch.length === 1 ? batch[0]!.bytes : Buffer.concat(batch.map((b) => b.bytes), size));
-        if (this.syncIntervalMs === undefined) await this.file.datasync();
+        writeFully(this.file.fd, batch.length === 1 ? batch[0]!.bytes : Buffer.concat(batch.map((b) => b.bytes), size));
+        if (this.syncIntervalMs === undefined) fdatasyncSync(this.file.fd);
         else this.unsynced = true;
         for (const append of batch) append.resolve();
       } catch (error) {
@@ -156,16 +168,11 @@ export class RecordLog {
         for (const append of [...batch, ...this.pending.splice(0)]) append.reject(failure);
       }
     }
-    this.flushing = undefined;
   }
 }
 
-async function writeFully(file: FileHandle, bytes: Buffer): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) {
-    const { bytesWritten } = await file.write(bytes, written, bytes.length - written);
-    written += bytesWritten;
-  }
+function writeFully(fd: number, bytes: Buffer): void {
+  for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written);
 }
 
 /** Replaces a file so that a crash leaves either the old or the new contents, never a mix. */

@@ -10,6 +10,7 @@ export class EventIndex {
   private readonly ids: string[] = [];
   private readonly seqById = new Map<string, number>();
   private changed = Promise.withResolvers<void>();
+  private wakeScheduled = false;
   /** The highest sequence that is durable, and so may be read and delivered. */
   visibleSeq = 0;
   /** Set when the store can no longer be trusted: waiters wake up and callers get 503. */
@@ -31,7 +32,14 @@ export class EventIndex {
   makeVisible(seq: number): void {
     if (seq <= this.visibleSeq) return;
     this.visibleSeq = Math.min(seq, this.jsons.length);
-    this.wake();
+    // Waiters (delivery loops, long polls) wake on the next turn of the event loop, not right now:
+    // the publisher gets its answer first, and the events made visible meanwhile go out together.
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      this.wake();
+    });
   }
 
   markFailed(): void {

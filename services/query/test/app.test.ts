@@ -31,6 +31,21 @@ describe('query API', () => {
     expect(response.body).toEqual({ 'q-p1': { id: 'q-p1', title: 'Query me', comments: [{ id: 'q-c1', content: 'hi', status: 'approved' }] } });
   });
 
+  it('when GET /posts is asked again with its ETag, then 304 until the view changes, then 200 with the new view', async () => {
+    const first = await request(app).get('/posts');
+    expect(first.headers.etag).toMatch(/^"\d+-[0-9a-f]+"$/);
+
+    const unchanged = await request(app).get('/posts').set('if-none-match', first.headers.etag!);
+    expect(unchanged.status).toBe(304);
+
+    const post = await deps.bus.publish({ type: 'PostCreated', data: { id: 'q-etag', title: 'Changes the view' } });
+    expect((await request(app).post('/events').send(post)).status).toBe(200);
+    const changed = await request(app).get('/posts').set('if-none-match', first.headers.etag!);
+    expect(changed.status).toBe(200);
+    expect(changed.headers.etag).not.toBe(first.headers.etag);
+    expect(changed.body['q-etag']).toEqual({ id: 'q-etag', title: 'Changes the view', comments: [] });
+  });
+
   it('when a delivery skips ahead, then the missing events are pulled from the bus first', async () => {
     await deps.bus.publish({ type: 'PostCreated', data: { id: 'q-gap', title: 'Missed' } });
     const later = await deps.bus.publish({ type: 'CommentCreated', data: { id: 'q-gap-c', postId: 'q-gap', content: 'after the gap', status: 'pending' } });
