@@ -34,7 +34,11 @@ export interface BusClient {
 }
 
 const EventPageResponse = z.array(DeliveryEnvelope);
-/** Publishes that overlap are sent together; this many batches may be on their way at once. */
+/**
+ * Publishes that overlap are sent together; this many batches may be on their way at once. One:
+ * whatever arrives during a round trip goes out as the next batch, so batches grow with the load
+ * (two in flight halved them, and each request costs far more than each event in it).
+ */
 const PUBLISH_REQUESTS_IN_FLIGHT = 1;
 
 interface QueuedPublish {

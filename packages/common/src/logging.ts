@@ -2,7 +2,6 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { pino, type Logger, type LevelWithSilent, type DestinationStream } from 'pino';
-import { performance } from 'node:perf_hooks';
 
 export type { Logger } from 'pino';
 

@@ -9,16 +9,14 @@ export function createQueryApp(deps: EventServiceDeps<QueryView>): Express {
   // The view only changes with a new event, so its JSON (as bytes, with its ETag) is built once per
   // change, not per request: with thousands of posts, encoding and hashing it was most of the cost
   // of a GET /posts.
-  let cached = { seq: -1, json: '{}', body: Buffer.from('{}'), etag: '' };
+  let cached = { seq: -1, body: Buffer.from('{}'), etag: '' };
   const currentView = () => {
     if (cached.seq !== projection.lastSeq) {
-      const json = JSON.stringify(Object.fromEntries(projection.state.posts));
-      const body = Buffer.from(json);
-      cached = { seq: projection.lastSeq, json, body, etag: `"${projection.lastSeq}-${crc32(body).toString(16)}"` };
+      const body = Buffer.from(JSON.stringify(Object.fromEntries(projection.state.posts)));
+      cached = { seq: projection.lastSeq, body, etag: `"${projection.lastSeq}-${crc32(body).toString(16)}"` };
     }
     return cached;
   };
-  const viewJson = () => currentView().json;
 
   return createServiceApp({ logger, metrics, lifecycle }, (app) => {
     app.get('/posts', (_req, res) => {
@@ -27,6 +25,6 @@ export function createQueryApp(deps: EventServiceDeps<QueryView>): Express {
       res.set('etag', etag).type('application/json').send(body);
     });
 
-    app.get(livePath, createLiveStream(projection, lifecycle, viewJson));
+    app.get(livePath, createLiveStream(projection, lifecycle, () => currentView().body));
   }, receiveEvents(deps));
 }

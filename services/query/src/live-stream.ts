@@ -11,7 +11,7 @@ const HEARTBEAT_MS = 15_000;
  * view (`snapshot`), then gets every post whose title or comments changed (`post`). Reconnecting
  * simply starts with a new snapshot, so nothing can be missed in between.
  */
-export function createLiveStream(projection: Projection<QueryView>, lifecycle: Lifecycle, snapshotJson: () => string): RequestHandler {
+export function createLiveStream(projection: Projection<QueryView>, lifecycle: Lifecycle, snapshotBytes: () => Buffer): RequestHandler {
   const clients = new Set<Response>();
 
   const send = (res: Response, frame: string) => {
@@ -45,7 +45,9 @@ export function createLiveStream(projection: Projection<QueryView>, lifecycle: L
       // Tells nginx-based proxies (ingress-nginx) not to buffer this response.
       'x-accel-buffering': 'no',
     });
-    res.write(`retry: 2000\nid: ${projection.lastSeq}\nevent: ${liveEventNames.snapshot}\ndata: ${snapshotJson()}\n\n`);
+    res.write(`retry: 2000\nid: ${projection.lastSeq}\nevent: ${liveEventNames.snapshot}\ndata: `);
+    res.write(snapshotBytes());
+    res.write('\n\n');
     clients.add(res);
     const heartbeat = setInterval(() => send(res, ': keep-alive\n\n'), HEARTBEAT_MS);
     req.on('close', () => {
