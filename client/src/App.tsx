@@ -1,5 +1,6 @@
 import type { BlogApi } from './api';
 import { ConnectionStatus } from './ConnectionStatus';
+import { LoadOlderPosts } from './LoadOlderPosts';
 import { PostCreateForm } from './PostCreateForm';
 import { PostList } from './PostList';
 import type { SubscribeToPosts } from './posts-stream';
@@ -13,7 +14,7 @@ export interface AppProps {
 }
 
 export function App({ api, subscribe }: AppProps) {
-  const live = usePosts(subscribe);
+  const live = usePosts(subscribe, api);
 
   async function createPost(title: string) {
     live.showCreatedPost(await api.createPost(title));
@@ -34,7 +35,10 @@ export function App({ api, subscribe }: AppProps) {
       <main>
         {live.connection === 'offline' && <ServerUnreachableAlert onRetry={live.retryNow} />}
         <PostCreateForm onCreate={createPost} />
-        <PostList posts={Object.values(live.posts)} state={listState} onCreateComment={createComment} />
+        <PostList posts={live.posts} state={listState} onCreateComment={createComment} />
+        {listState === 'ready' && live.older.available && (
+          <LoadOlderPosts loading={live.older.loading} error={live.older.error} onLoad={live.loadOlder} />
+        )}
       </main>
     </div>
   );

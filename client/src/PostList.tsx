@@ -2,7 +2,7 @@ import type { PostView } from '@blog/common/contract';
 import { PostCard } from './PostCard';
 
 export interface PostListProps {
-  /** Oldest first, as the server keeps them; shown newest first. */
+  /** Newest first. */
   posts: readonly PostView[];
   /** `unavailable`: no snapshot yet and the stream is down (the page's alert says so). */
   state: 'loading' | 'unavailable' | 'ready';
@@ -21,7 +21,7 @@ export function PostList({ posts, state, onCreateComment }: PostListProps) {
   if (posts.length === 0) return <p className="notice">No posts yet. Write the first one above.</p>;
   return (
     <div className="post-list">
-      {[...posts].reverse().map((post) => (
+      {posts.map((post) => (
         <PostCard key={post.id} post={post} onCreateComment={onCreateComment} />
       ))}
     </div>

@@ -127,3 +127,45 @@ describe('createHttpApi: createComment', () => {
     expect(error).toMatchObject({ code: 'post_not_found', status: 404, message: 'This post no longer exists. Reload the page.' });
   });
 });
+
+describe('createHttpApi: getPostsPage', () => {
+  it('when an older page is asked for, then it GETs /posts with its limit and cursor and resolves with the page', async () => {
+    // Arrange
+    const page = { posts: [{ id: 'p1', title: 'Hello', comments: [] }], nextCursor: '17' };
+    const fetchFunction = answering(200, page);
+    const api = createHttpApi(fetchFunction);
+
+    // Act
+    const result = await api.getPostsPage({ before: '42', limit: 20 });
+
+    // Assert
+    expect(result).toEqual(page);
+    const [url, init] = vi.mocked(fetchFunction).mock.calls[0]!;
+    const { pathname, searchParams } = new URL(url, 'http://blog.test');
+    expect(pathname).toBe('/posts');
+    expect(Object.fromEntries(searchParams)).toEqual({ limit: '20', before: '42' });
+    expect(init).toMatchObject({ method: 'GET', cache: 'no-cache' });
+  });
+
+  it('when the answer is the classic map of every post rather than a page, then it is an error', async () => {
+    // Arrange
+    const api = createHttpApi(answering(200, { p1: { id: 'p1', title: 'Hello', comments: [] } }));
+
+    // Act
+    const error = await failureOf(api.getPostsPage({ before: '42', limit: 20 }));
+
+    // Assert
+    expect(error).toMatchObject({ code: 'unexpected_response', status: 200 });
+  });
+
+  it('when the gateway answers 502, then the error says the blog is unavailable', async () => {
+    // Arrange
+    const api = createHttpApi(answering(502, '<html>Bad Gateway</html>', 'text/html'));
+
+    // Act
+    const error = await failureOf(api.getPostsPage({ before: '42', limit: 20 }));
+
+    // Assert
+    expect(error).toMatchObject({ code: 'http_error', status: 502, message: 'The blog is unavailable right now. Try again in a moment.' });
+  });
+});

@@ -1,11 +1,19 @@
-import type { CommentView, Post } from '@blog/common/contract';
-import { isApiError, isCommentViews, isPost } from './view-guards';
+import type { CommentView, Post, PostsPage } from '@blog/common/contract';
+import { isApiError, isCommentViews, isPost, isPostsPage } from './view-guards';
 
-/** What the forms need from the server; tests pass an in-memory object with the same shape. */
+/** Which page of posts to read: the `limit` posts just older than the cursor `before`. */
+export interface PageQuery {
+  before: string;
+  limit: number;
+}
+
+/** What the page needs from the server besides the live stream; tests pass an in-memory object with the same shape. */
 export interface BlogApi {
   createPost(title: string): Promise<Post>;
   /** Resolves with the post's whole comment list, the new comment included (still `pending`). */
   createComment(postId: string, content: string): Promise<CommentView[]>;
+  /** An older page (the newest one comes with the stream's snapshot). */
+  getPostsPage(query: PageQuery): Promise<PostsPage>;
 }
 
 /** Messages for one input, keyed by the API's field name (`title`, `content`). */
@@ -38,15 +46,10 @@ const browserFetch: FetchFunction = (input, init) => fetch(input, init);
 
 /** The API over same-origin relative URLs: the gateway in front of the page routes them. */
 export function createHttpApi(fetchFunction: FetchFunction = browserFetch): BlogApi {
-  async function postJson<T>(path: string, body: unknown, isExpected: (value: unknown) => value is T): Promise<T> {
+  async function requestJson<T>(path: string, init: RequestInit, isExpected: (value: unknown) => value is T): Promise<T> {
     let response: Response;
     try {
-      response = await fetchFunction(path, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
+      response = await fetchFunction(path, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     } catch (cause) {
       throw new ApiRequestError({
         code: 'network_error',
@@ -66,10 +69,23 @@ export function createHttpApi(fetchFunction: FetchFunction = browserFetch): Blog
     return payload;
   }
 
+  function postJson<T>(path: string, body: unknown, isExpected: (value: unknown) => value is T): Promise<T> {
+    const headers = { 'content-type': 'application/json', accept: 'application/json' };
+    return requestJson(path, { method: 'POST', headers, body: JSON.stringify(body) }, isExpected);
+  }
+
   return {
     createPost: (title) => postJson('/posts/create', { title }, isPost),
     createComment: (postId, content) =>
       postJson(`/posts/${encodeURIComponent(postId)}/comments`, { content }, isCommentViews),
+    // Always with `limit`: without it, `GET /posts` is the classic answer with every post ever written.
+    getPostsPage: ({ before, limit }) =>
+      requestJson(
+        `/posts?${new URLSearchParams({ limit: String(limit), before }).toString()}`,
+        // A page read again after a reconnect must not come from the HTTP cache; revalidating is cheap.
+        { method: 'GET', headers: { accept: 'application/json' }, cache: 'no-cache' },
+        isPostsPage,
+      ),
   };
 }
 

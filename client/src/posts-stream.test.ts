@@ -1,7 +1,8 @@
 import { liveEventNames, livePath } from '@blog/common/contract';
 import { describe, expect, it, vi } from 'vitest';
+import { pageSize } from './paging';
 import { createEventSourceSubscriber, type EventSourceLike, type PostsStreamHandlers } from './posts-stream';
-import { aComment, aPost, viewOf } from './test-fakes';
+import { aComment, aLivePost, aPost, pageOf, withoutCursor } from './test-fakes';
 
 /** Stands in for the browser's EventSource: the test dispatches the frames the server would send. */
 class FakeEventSource extends EventTarget implements EventSourceLike {
@@ -32,28 +33,58 @@ function subscribeToFake() {
 }
 
 describe('createEventSourceSubscriber', () => {
-  it('when subscribed, then it opens the live path', () => {
+  it('when subscribed, then it opens the live path asking for a snapshot of one page', () => {
     // Act
     const { source } = subscribeToFake();
 
     // Assert
-    expect(source.url).toBe(livePath);
+    const url = new URL(source.url, 'http://blog.test');
+    expect(url.pathname).toBe(livePath);
+    expect(url.searchParams.get('limit')).toBe(String(pageSize));
   });
 
   it('when a snapshot and then a post arrive, then each goes to its handler parsed', () => {
     // Arrange
     const { source, handlers } = subscribeToFake();
-    const view = viewOf(aPost({ comments: [aComment()] }));
-    const post = aPost();
+    const page = pageOf([aPost({ comments: [aComment()] })], aLivePost().cursor);
+    const post = aLivePost();
 
     // Act
-    source.send(liveEventNames.snapshot, JSON.stringify(view));
+    source.send(liveEventNames.snapshot, JSON.stringify(page));
     source.send(liveEventNames.post, JSON.stringify(post));
 
     // Assert
-    expect(handlers.onSnapshot).toHaveBeenCalledExactlyOnceWith(view);
+    expect(handlers.onSnapshot).toHaveBeenCalledExactlyOnceWith(page);
     expect(handlers.onPost).toHaveBeenCalledExactlyOnceWith(post);
     expect(handlers.onError).not.toHaveBeenCalled();
+  });
+
+  it('when the snapshot is the classic map of every post rather than a page, then it is an error', () => {
+    // Arrange
+    const { source, handlers } = subscribeToFake();
+    const post = aPost();
+
+    // Act
+    source.send(liveEventNames.snapshot, JSON.stringify({ [post.id]: post }));
+
+    // Assert
+    expect(handlers.onSnapshot).not.toHaveBeenCalled();
+    expect(handlers.onError).toHaveBeenCalledOnce();
+  });
+
+  it.each([
+    ['has no cursor', withoutCursor(aLivePost())],
+    ['has a cursor the page cannot order', { ...aLivePost(), cursor: 'opaque-token' }],
+  ])('when a post frame %s, then it is an error, not passed on', (_case, post) => {
+    // Arrange
+    const { source, handlers } = subscribeToFake();
+
+    // Act
+    source.send(liveEventNames.post, JSON.stringify(post));
+
+    // Assert
+    expect(handlers.onPost).not.toHaveBeenCalled();
+    expect(handlers.onError).toHaveBeenCalledOnce();
   });
 
   it('when the connection errors, then it closes the source and reports the error once', () => {
@@ -88,7 +119,7 @@ describe('createEventSourceSubscriber', () => {
 
     // Act
     unsubscribe();
-    source.send(liveEventNames.post, JSON.stringify(aPost()));
+    source.send(liveEventNames.post, JSON.stringify(aLivePost()));
 
     // Assert
     expect(source.closed).toBe(true);

@@ -1,11 +1,12 @@
-import { liveEventNames, livePath, type PostView, type PostsView } from '@blog/common/contract';
-import { isPostView, isPostsView } from './view-guards';
+import { liveEventNames, livePath, type LivePost, type PostsPage } from '@blog/common/contract';
+import { pageSize } from './paging';
+import { isLivePost, isPostsPage } from './view-guards';
 
 export interface PostsStreamHandlers {
-  /** The whole view: sent first on every connection. */
-  onSnapshot(view: PostsView): void;
-  /** One post whose title or comments changed. */
-  onPost(post: PostView): void;
+  /** The newest page: sent first on every connection. */
+  onSnapshot(page: PostsPage): void;
+  /** One post whose title or comments changed, wherever it sorts: new, on screen or not loaded. */
+  onPost(post: LivePost): void;
   /**
    * The connection broke or sent something unreadable. It is closed already and sends nothing
    * more: the caller decides when to open a new one.
@@ -23,15 +24,16 @@ export interface EventSourceLike {
 }
 
 /**
- * `GET /posts/stream` through `EventSource`. Reconnecting is left to the caller: after an error
- * answer (the gateway's 502/503) the browser closes the source for good, and after a dropped
- * connection it retries on its own schedule, so one policy for both needs our own.
+ * `GET /posts/stream?limit=N` through `EventSource`, N the size of the older pages read on demand.
+ * Reconnecting is left to the caller: after an error answer (the gateway's 502/503) the browser
+ * closes the source for good, and after a dropped connection it retries on its own schedule, so one
+ * policy for both needs our own.
  */
 export function createEventSourceSubscriber(
   openEventSource: (url: string) => EventSourceLike = (url) => new EventSource(url),
 ): SubscribeToPosts {
   return (handlers) => {
-    const source = openEventSource(livePath);
+    const source = openEventSource(`${livePath}?${new URLSearchParams({ limit: String(pageSize) }).toString()}`);
     let closed = false;
     const close = () => {
       closed = true;
@@ -44,15 +46,15 @@ export function createEventSourceSubscriber(
     };
 
     source.addEventListener(liveEventNames.snapshot, (event) => {
-      const view = parseData(event);
+      const page = parseData(event);
       if (closed) return;
-      if (isPostsView(view)) handlers.onSnapshot(view);
+      if (isPostsPage(page)) handlers.onSnapshot(page);
       else fail();
     });
     source.addEventListener(liveEventNames.post, (event) => {
       const post = parseData(event);
       if (closed) return;
-      if (isPostView(post)) handlers.onPost(post);
+      if (isLivePost(post)) handlers.onPost(post);
       else fail();
     });
     source.addEventListener('error', fail);

@@ -1,7 +1,8 @@
-import type { CommentView, Post, PostView, PostsView } from '@blog/common/contract';
+import type { CommentView, LivePost, Post, PostView, PostsPage } from '@blog/common/contract';
 import { act } from '@testing-library/react';
 import { vi } from 'vitest';
-import { ApiRequestError, type BlogApi } from './api';
+import { ApiRequestError, type BlogApi, type PageQuery } from './api';
+import { pageSize } from './paging';
 import type { PostsStreamHandlers, SubscribeToPosts } from './posts-stream';
 
 /** Unique per call, so no test depends on another's data. */
@@ -17,9 +18,60 @@ export function aPost(overrides: Partial<PostView> = {}): PostView {
   return { id: uniqueId('post'), title: `A post ${uniqueId('title')}`, comments: [], ...overrides };
 }
 
-export function viewOf(...posts: PostView[]): PostsView {
-  return Object.fromEntries(posts.map((post) => [post.id, post]));
+// Starts one digit short, so cursors soon need a digit more: "10" must sort above "9".
+let lastCursor = 7;
+
+/** A post as a live frame carries it; each call's cursor sorts above every one handed out before. */
+export function aLivePost(overrides: Partial<PostView> = {}): LivePost {
+  lastCursor += 1;
+  return { ...aPost(overrides), cursor: String(lastCursor) };
 }
+
+export function withoutCursor({ id, title, comments }: LivePost): PostView {
+  return { id, title, comments };
+}
+
+/** A page as the snapshot or `GET /posts?limit=N` sends it. */
+export function pageOf(posts: readonly PostView[], nextCursor: string | null = null): PostsPage {
+  return { posts: [...posts], nextCursor };
+}
+
+/**
+ * The query service's posts in memory, paged the way it pages them: newest first, `before`
+ * exclusive, `nextCursor` the cursor of a page's last post while older ones remain.
+ */
+export function createFakeHistory(count = 0) {
+  /** Oldest first. */
+  const posts: LivePost[] = Array.from({ length: count }, () => aLivePost());
+
+  function page({ before, limit }: { before?: string; limit: number }): PostsPage {
+    const below = posts.filter((post) => before === undefined || Number(post.cursor) < Number(before)).reverse();
+    const shown = below.slice(0, limit);
+    return { posts: shown.map(withoutCursor), nextCursor: below.length > limit ? shown.at(-1)!.cursor : null };
+  }
+
+  return {
+    posts,
+    page,
+    newestPage: (limit = pageSize) => page({ limit }),
+    add(overrides: Partial<PostView> = {}): LivePost {
+      const post = aLivePost(overrides);
+      posts.push(post);
+      return post;
+    },
+    /** Changes a post as the server would and returns the frame the stream sends for it. */
+    update(id: string, change: (post: PostView) => Partial<PostView>): LivePost {
+      const index = posts.findIndex((post) => post.id === id);
+      if (index < 0) throw new Error(`no post ${id} in the history`);
+      const post = posts[index]!;
+      const updated = { ...post, ...change(withoutCursor(post)) };
+      posts[index] = updated;
+      return updated;
+    },
+  };
+}
+
+export type FakeHistory = ReturnType<typeof createFakeHistory>;
 
 /** The live stream in memory: each `subscribe` is one connection the test can feed or break. */
 export function createFakeStream() {
@@ -48,11 +100,11 @@ export function createFakeStream() {
       const connection = connections.at(-1);
       return connection !== undefined && !connection.closed;
     },
-    sendSnapshot(view: PostsView) {
+    sendSnapshot(page: PostsPage) {
       const { handlers } = openConnection();
-      act(() => handlers.onSnapshot(view));
+      act(() => handlers.onSnapshot(page));
     },
-    sendPost(post: PostView) {
+    sendPost(post: LivePost) {
       const { handlers } = openConnection();
       act(() => handlers.onPost(post));
     },
@@ -66,10 +118,14 @@ export function createFakeStream() {
 
 export type FakeStream = ReturnType<typeof createFakeStream>;
 
-/** An API whose calls succeed the way the real one does; a test changes a method with `mock…`. */
-export function createFakeApi() {
+/**
+ * An API whose calls succeed the way the real one does, its pages read from `history`; a test
+ * changes a method with `mock…`.
+ */
+export function createFakeApi(history: FakeHistory = createFakeHistory()) {
   const commentsByPost = new Map<string, CommentView[]>();
   return {
+    getPostsPage: vi.fn<BlogApi['getPostsPage']>((query: PageQuery) => Promise.resolve(history.page(query))),
     createPost: vi.fn<BlogApi['createPost']>((title) => Promise.resolve<Post>({ id: uniqueId('post'), title })),
     createComment: vi.fn<BlogApi['createComment']>((postId, content) => {
       const comments = [...(commentsByPost.get(postId) ?? []), aComment({ content, status: 'pending' })];

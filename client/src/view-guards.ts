@@ -1,4 +1,5 @@
-import { commentStatuses, type ApiError, type CommentView, type Post, type PostView, type PostsView } from '@blog/common/contract';
+import { commentStatuses, type ApiError, type CommentView, type LivePost, type Post, type PostView, type PostsPage } from '@blog/common/contract';
+import { isCursor } from './paging';
 
 /*
  * Whatever comes over the wire is only trusted once it has the shape the contract promises: a
@@ -32,8 +33,18 @@ export function isPostView(value: unknown): value is PostView {
   return isObject(value) && isPost(value) && isCommentViews(value.comments);
 }
 
-export function isPostsView(value: unknown): value is PostsView {
-  return isObject(value) && Object.values(value).every(isPostView);
+/** Cursors are checked for the form the page compares them in (see `compareCursors`). */
+export function isPostsPage(value: unknown): value is PostsPage {
+  return (
+    isObject(value) &&
+    Array.isArray(value.posts) &&
+    value.posts.every(isPostView) &&
+    (value.nextCursor === null || isCursor(value.nextCursor))
+  );
+}
+
+export function isLivePost(value: unknown): value is LivePost {
+  return isObject(value) && isCursor(value.cursor) && isPostView(value);
 }
 
 export function isApiError(value: unknown): value is ApiError {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { postsPageLimits, type PostsPage } from '@blog/common/contract';
 import { makeTempDir, repoRoot, routeCases, waitFor } from '@blog/testing';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,7 +90,7 @@ describe.runIf(runnable)('the blog in a browser', () => {
     expect(response.status).toBe(401);
   });
 
-  it('creates a post, moderates comments live, shares them across tabs, and shows when query is down', async () => {
+  it('creates a post, moderates comments live and shares them across tabs', async () => {
     const title = `A post from the browser ${Date.now().toString(36)}`;
     const first = await openPage('first');
     await expect.poll(() => first.getByText('No posts yet').count()).toBe(1);
@@ -120,13 +121,65 @@ describe.runIf(runnable)('the blog in a browser', () => {
     await postCard(second, title).getByRole('listitem').filter({ hasText: /^from the first tab$/ }).waitFor({ timeout: 10_000 });
     await shoot(second, '05-second-tab-live');
 
-    // Stop the query service: the page says so, with a way to retry, instead of going blank.
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows the newest page, loads older posts on demand, and keeps an older post live in every tab that loaded it', async () => {
+    // The client asks for pages of the contract's default size; one page more than that, oldest first.
+    const pageSize = postsPageLimits.defaultLimit;
+    const run = Date.now().toString(36);
+    const titles = Array.from({ length: pageSize + 5 }, (_, index) => `Paged ${run} #${String(index + 1).padStart(2, '0')}`);
+    for (const title of titles) {
+      const response = await fetch(`${baseUrl}/posts/create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title }) });
+      expect(response.status).toBe(201);
+    }
+    const newest = titles.at(-1)!;
+    const oldest = titles[0]!;
+    // Opened once query has them all, so the snapshot is exactly the newest page of them.
+    await waitFor(async () => {
+      const page = (await (await fetch(`${baseUrl}/posts?limit=1`)).json()) as PostsPage;
+      return page.posts[0]?.title === newest ? true : undefined;
+    }, { what: `query to have "${newest}"` });
+
+    const reader = await openPage('reader');
+    await postCard(reader, newest).waitFor();
+    await expect.poll(() => reader.getByRole('article').count()).toBe(pageSize);
+    expect(await postCard(reader, oldest).count()).toBe(0);
+    await shoot(reader, '06-newest-page');
+
+    // The older posts come below, in order, and the button goes once the oldest post is shown
+    // (every post of this run fits in two pages).
+    await reader.getByRole('button', { name: 'Load older posts' }).click();
+    await postCard(reader, oldest).waitFor();
+    await expect.poll(() => reader.getByRole('button', { name: 'Load older posts' }).count()).toBe(0);
+    const shownTitles = await reader.getByRole('heading', { level: 2 }).allTextContents();
+    expect(shownTitles.filter((title) => titles.includes(title))).toEqual(titles.toReversed());
+    await shoot(reader, '07-older-posts-loaded');
+
+    // A comment on that older post, from another tab that loaded it too, shows live in the reader.
+    const writer = await openPage('writer');
+    await postCard(writer, newest).waitFor();
+    await writer.getByRole('button', { name: 'Load older posts' }).click();
+    await postCard(writer, oldest).waitFor();
+    await comment(writer, oldest, 'hello from page two');
+    await postCard(reader, oldest).getByRole('listitem').filter({ hasText: /^hello from page two$/ }).waitFor({ timeout: 10_000 });
+    await shoot(reader, '08-older-post-live');
+
+    expect(pageErrors).toEqual([]);
+  });
+
+  // Last: it stops query for good.
+  it('when query is down, says so with a way to retry and keeps the posts on screen', async () => {
+    const page = await openPage('query-down');
+    await page.getByRole('article').first().waitFor();
+    const shown = await page.getByRole('article').count();
+
     const queryPid = Number((await readFile(path.join(data.path, 'query.pid'), 'utf8')).trim());
     process.kill(queryPid, 'SIGTERM');
-    await first.getByRole('alert').filter({ hasText: "Can't reach the server" }).waitFor({ timeout: 15_000 });
-    await expect.poll(() => first.getByRole('button', { name: 'Retry' }).count()).toBe(1);
-    await expect.poll(() => postCard(first, title).count()).toBe(1);
-    await shoot(first, '06-query-down');
+    await page.getByRole('alert').filter({ hasText: "Can't reach the server" }).waitFor({ timeout: 15_000 });
+    await expect.poll(() => page.getByRole('button', { name: 'Retry' }).count()).toBe(1);
+    await expect.poll(() => page.getByRole('article').count()).toBe(shown);
+    await shoot(page, '09-query-down');
 
     expect(pageErrors).toEqual([]);
   });

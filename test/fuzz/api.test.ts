@@ -201,6 +201,31 @@ describe('fuzzing every route of every service', () => {
     TEST_TIMEOUT,
   );
 
+  it(
+    'when GET /posts on query gets an arbitrary limit and before, then it answers < 500, every 4xx is a JSON error, and a 200 is a page of at most limit posts',
+    async () => {
+      const param = fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String), fc.double().map(String), fc.constantFrom('', '-1', '0', '1e400', 'NaN', '0x10', '101', '1.5', '9007199254740993'));
+      await fc.assert(
+        fc.asyncProperty(param, param, fc.boolean(), async (limit, before, asArray) => {
+          const query = asArray ? `limit[]=${encodeURIComponent(limit)}&before[x]=${encodeURIComponent(before)}` : `limit=${encodeURIComponent(limit)}&before=${encodeURIComponent(before)}`;
+          const response = await request(servers.query).get(`/posts?${query}`);
+          expectWellFormed(response);
+          if (response.status !== 200) return;
+          if (asArray) {
+            // `limit[]` and `before[x]` are other parameters' names (Express's simple query parser): the classic whole map.
+            expect(response.body).not.toHaveProperty('nextCursor');
+            for (const post of Object.values(response.body as object)) expect(post).toMatchObject({ id: expect.any(String), comments: expect.any(Array) });
+          } else {
+            expect(Object.keys(response.body as object).sort()).toEqual(['nextCursor', 'posts']);
+            expect(response.body.posts.length).toBeLessThanOrEqual(Number(limit));
+          }
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    TEST_TIMEOUT,
+  );
+
   describe('comments path ids', () => {
     const safeEncode = (id: string): string | undefined => {
       try {

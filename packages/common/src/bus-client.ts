@@ -1,7 +1,7 @@
 import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { AppError } from './errors.js';
-import { batchLimits, DeliveryEnvelope, type EventEnvelope, type PublishRequest } from './events.js';
+import { batchLimits, DeliveryEnvelope, headSeqHeader, logIdHeader, type EventEnvelope, type PublishRequest } from './events.js';
 import { currentRequestId, REQUEST_ID_HEADER } from './logging.js';
 import { signRequest } from './signing.js';
 
@@ -18,6 +18,8 @@ export interface EventPage {
   events: DeliveryEnvelope[];
   /** The highest sequence number the bus has stored. */
   headSeq: number;
+  /** The log the page comes from (see `logIdHeader`); undefined from a bus that does not say. */
+  logId: string | undefined;
 }
 
 export interface BusClient {
@@ -131,9 +133,10 @@ export function createBusClient({ baseUrl, timeoutMs, secret }: BusClientOptions
     async readEvents(after, limit, { waitMs, signal } = {}) {
       const wait = waitMs ? `&wait=${waitMs}` : '';
       const { headers, body } = await call('GET', `/events?after=${after}&limit=${limit}${wait}`, '', { extraMs: waitMs ?? 0, signal });
-      const headSeq = Number(headers['x-head-seq'] ?? Number.NaN);
+      const headSeq = Number(headers[headSeqHeader] ?? Number.NaN);
+      const logId = headers[logIdHeader];
       const events = EventPageResponse.parse(body);
-      return { events, headSeq: Number.isFinite(headSeq) ? headSeq : (events.at(-1)?.seq ?? after) };
+      return { events, headSeq: Number.isFinite(headSeq) ? headSeq : (events.at(-1)?.seq ?? after), logId: typeof logId === 'string' ? logId : undefined };
     },
     close: () => dispatcher.close(),
   };

@@ -47,8 +47,26 @@ export interface ApiError {
 }
 
 /**
- * `GET /posts/stream` on query: server-sent events. `snapshot` carries the whole view (on every
- * connect), `post` one post whose title or comments changed; each `id:` is the log sequence.
+ * `GET /posts?limit=N&before=CURSOR` on query: one page of posts, newest first, in the classic item
+ * shape, strictly older than the cursor's own post. `nextCursor` is what to pass as `before` for the
+ * next (older) page, null after the oldest.
+ * Take cursors from a page or a live frame, never build one. They are decimal integers, and a
+ * larger one sorts newer: that is how a client tells a new post from an old one it has not loaded.
+ */
+export interface PostsPage {
+  posts: PostView[];
+  nextCursor: string | null;
+}
+
+export const postsPageLimits = { defaultLimit: 20, maxLimit: 100 } as const;
+
+/** A `post` frame of the live stream: the post as it is now, with its cursor (where it sorts among pages). */
+export type LivePost = PostView & { cursor: string };
+
+/**
+ * `GET /posts/stream` on query: server-sent events. `snapshot` carries the newest page (a
+ * `PostsPage`, `?limit=N` as on `GET /posts`) on every connect, `post` one post whose title or
+ * comments changed (a `LivePost`), wherever it sorts; each `id:` is the log sequence.
  */
 export const liveEventNames = { snapshot: 'snapshot', post: 'post' } as const;
 export const livePath = '/posts/stream';

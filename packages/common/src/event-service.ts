@@ -3,12 +3,12 @@ import { z } from 'zod';
 import { backoffMs, sleep } from './backoff.js';
 import { createBusClient, type BusClient } from './bus-client.js';
 import { baseConfigSchema, busUrlSchema, parseConfig, timeoutMsSchema } from './config.js';
-import { batchLimits, DeliveryBatch, DeliveryEnvelope } from './events.js';
+import { batchLimits, DeliveryBatch, DeliveryEnvelope, logIdHeader } from './events.js';
 import { parseBody } from './http-app.js';
 import { exitOnSignals, Lifecycle, startServer, type RunningServer } from './lifecycle.js';
 import { createLogger, withRequestId, type Logger } from './logging.js';
 import { createMetricsRegistry, type Registry } from './metrics.js';
-import { Projection, type ProjectionSpec } from './projection.js';
+import { LogReplacedError, Projection, type ProjectionSpec } from './projection.js';
 import { busSecretSchema, SignatureVerifier, signedJson, warnIfUnsigned } from './signing.js';
 
 /** Settings of every service that consumes the log (all but the bus). */
@@ -17,7 +17,6 @@ export function eventServiceConfigSchema(service: string, defaultPort: number) {
     EVENT_BUS_URL: busUrlSchema,
     // Publishing waits for the bus's fsync; past this a caller gets a 503 rather than a hang.
     BUS_TIMEOUT_MS: timeoutMsSchema(5_000),
-    SNAPSHOT_EVERY: z.coerce.number().int().min(1).default(10_000),
     // Shared with the bus: our requests to it are signed, its deliveries to us must be.
     EVENT_BUS_SECRET: busSecretSchema,
     // push: the bus POSTs to /events (one subscriber per service). pull: this process follows the
@@ -42,12 +41,16 @@ export interface EventServiceDeps<S> {
  * The internal route `POST /events`: the bus delivers one event or a batch here, signed; the answer
  * tells it how far this service has got, and that batches are welcome.
  */
-export function receiveEvents<S>({ projection, verifier }: Pick<EventServiceDeps<S>, 'projection' | 'verifier'>): (app: Express) => void {
+export function receiveEvents<S>({ projection, verifier, lifecycle }: Pick<EventServiceDeps<S>, 'projection' | 'verifier' | 'lifecycle'>): (app: Express) => void {
   return (app) => {
     app.post('/events', signedJson(verifier, batchLimits.bodyMaxBytes), async (req, res) => {
       const delivered = Array.isArray(req.body) ? DeliveryBatch.parse(req.body) : parseBody(DeliveryEnvelope, req);
       const requestId = req.get('x-request-id') ?? (Array.isArray(delivered) ? delivered[0]!.id : delivered.id);
-      res.json(await withRequestId(requestId, () => projection.deliver(delivered)));
+      const ack = await withRequestId(requestId, () => projection.deliver(delivered, { logId: req.get(logIdHeader) })).catch((error: unknown) => {
+        if (error instanceof LogReplacedError) lifecycle.markBlocked(error.message);
+        throw error;
+      });
+      res.json(ack);
     });
   };
 }
@@ -83,7 +86,7 @@ export async function runEventService<S, Extra extends z.ZodObject = z.ZodObject
   const secret = config.EVENT_BUS_SECRET;
   const verifier = secret ? new SignatureVerifier(secret, options.service) : undefined;
   const bus = createBusClient({ baseUrl: config.EVENT_BUS_URL, timeoutMs: config.BUS_TIMEOUT_MS, secret });
-  const projection = await Projection.open({ spec, dataDir: config.DATA_DIR, bus, logger, metrics, snapshotEvery: config.SNAPSHOT_EVERY }).catch(
+  const projection = await Projection.open({ spec, dataDir: config.DATA_DIR, bus, logger, metrics }).catch(
     (error: unknown) => {
       logger.fatal({ err: error, dataDir: config.DATA_DIR }, `cannot load the state: ${(error as Error).message}`);
       process.exit(1);
@@ -106,7 +109,7 @@ export async function runEventService<S, Extra extends z.ZodObject = z.ZodObject
   });
   exitOnSignals(running, logger, config.SHUTDOWN_TIMEOUT_MS);
   void catchUpUntilReady(projection, lifecycle, logger, catchingUp.signal).then(() => {
-    if (config.EVENT_DELIVERY === 'pull') void followTheLog(projection, bus, logger, catchingUp.signal);
+    if (config.EVENT_DELIVERY === 'pull' && lifecycle.isReady()) void followTheLog(projection, bus, lifecycle, logger, catchingUp.signal);
   });
   return running;
 }
@@ -115,14 +118,18 @@ export async function runEventService<S, Extra extends z.ZodObject = z.ZodObject
 const LONG_POLL_MS = 20_000;
 
 /** `EVENT_DELIVERY=pull`: applies whatever the bus has after `lastSeq`, as soon as it has it, until stopped. */
-export async function followTheLog<S>(projection: Projection<S>, bus: BusClient, logger: Logger, signal: AbortSignal, pageSize = 1_000): Promise<void> {
+export async function followTheLog<S>(projection: Projection<S>, bus: BusClient, lifecycle: Lifecycle, logger: Logger, signal: AbortSignal, pageSize = 1_000): Promise<void> {
   for (let failures = 0; !signal.aborted; ) {
     try {
-      const { events } = await bus.readEvents(projection.lastSeq, pageSize, { waitMs: LONG_POLL_MS, signal });
-      if (events.length > 0) await projection.deliver(events);
+      const { events, logId } = await bus.readEvents(projection.lastSeq, pageSize, { waitMs: LONG_POLL_MS, signal });
+      if (events.length > 0) await projection.deliver(events, { logId });
       failures = 0;
     } catch (error) {
       if (signal.aborted) return;
+      if (error instanceof LogReplacedError) {
+        lifecycle.markBlocked(error.message);
+        return;
+      }
       const delayMs = backoffMs(failures);
       if (failures % 10 === 0) logger.warn({ error: (error as Error).message, retryInMs: delayMs }, 'following the log failed; retrying');
       failures += 1;
@@ -140,6 +147,11 @@ export async function catchUpUntilReady<S>(projection: Projection<S>, lifecycle:
       logger.info({ lastSeq: projection.lastSeq }, 'caught up with the event bus');
       return;
     } catch (error) {
+      // Retrying cannot help: someone has to choose between this state and the new log.
+      if (error instanceof LogReplacedError) {
+        lifecycle.markBlocked(error.message);
+        return;
+      }
       const delayMs = backoffMs(attempt);
       // The bus starting after us is normal: say so once, then now and then, without a stack.
       if (attempt % 10 === 0) logger.warn({ error: (error as Error).message, attempt: attempt + 1, retryInMs: delayMs }, 'catch-up failed; retrying');

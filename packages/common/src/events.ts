@@ -101,3 +101,13 @@ export const newId = (): string => randomUUID();
 export function derivedEventId(sourceEventId: string, reaction: string): string {
   return `${reaction}-${createHash('sha256').update(sourceEventId).digest('hex').slice(0, 32)}`;
 }
+
+/**
+ * Every answer of the bus that carries events (`GET /events`, a publish, a delivery) names the log
+ * they come from. The id is made when the log is created, so a consumer that stored it with its
+ * position notices a log that was replaced (a new volume, another store, a recreated stream) instead
+ * of taking its low sequence numbers for events it already has.
+ */
+export const logIdHeader = 'x-log-id';
+/** The highest sequence the bus has stored, on `GET /events`. */
+export const headSeqHeader = 'x-head-seq';

@@ -44,7 +44,8 @@ export function createServiceApp(
   });
   app.get('/readyz', (_req, res) => {
     const ready = lifecycle.isReady();
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', state: lifecycle.state });
+    const reason = lifecycle.reason === undefined ? {} : { reason: lifecycle.reason };
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', state: lifecycle.state, ...reason });
   });
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());

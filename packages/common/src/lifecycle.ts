@@ -3,11 +3,13 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Logger } from './logging.js';
 
-export type LifecycleState = 'starting' | 'ready' | 'stopping' | 'failed';
+export type LifecycleState = 'starting' | 'ready' | 'stopping' | 'failed' | 'blocked';
 
 /** What /healthz and /readyz report: one small state machine per process. */
 export class Lifecycle {
   state: LifecycleState = 'starting';
+  /** Why the process is blocked: said on /readyz, for whoever has to act. */
+  reason: string | undefined;
   private readonly stoppingListeners: Array<() => void> = [];
 
   markReady(): void {
@@ -32,6 +34,15 @@ export class Lifecycle {
   /** Something the process cannot recover from by itself (a failed disk write): restart it. */
   markFailed(): void {
     this.state = 'failed';
+  }
+  /**
+   * Something a restart cannot fix and an operator must (the bus's log was replaced): unready, so
+   * no traffic comes, but alive, so the orchestrator does not restart it in a loop.
+   */
+  markBlocked(reason: string): void {
+    if (this.state === 'failed' || this.state === 'stopping') return;
+    this.state = 'blocked';
+    this.reason = reason;
   }
   isReady(): boolean {
     return this.state === 'ready';

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
@@ -7,25 +7,24 @@ import { AppError } from './errors.js';
 import { batchLimits, BlogEvent, eventTypes, type DeliveryAck, type DeliveryEnvelope, type EventEnvelope, type PublishRequest } from './events.js';
 import type { Logger } from './logging.js';
 import { Outbox } from './outbox.js';
-import { RecordLog, writeFileAtomic } from './record-log.js';
+import { inTransaction, MetaTable, openDatabase, type DatabaseSync } from './sqlite.js';
 
 /**
- * What a service does with the event stream, as plain functions (see each service's `domain/`).
- * `apply` must be deterministic: the same events in the same order give the same state, which is
- * what lets a restart rebuild the state from a snapshot plus the journal.
+ * What a service does with the event stream, as plain functions over its own tables (see each
+ * service's `domain/`). `apply` must be deterministic: the same events in the same order give the
+ * same state, which is what lets any consumer be rebuilt from the bus's log.
  */
 export interface ProjectionSpec<S> {
-  initialState(): S;
-  /** Applies one event to `state` in place; returns whether anything changed. */
+  /** Creates the service's tables if they are missing and returns its handle on them (`S`). */
+  open(db: DatabaseSync): S;
+  /** Applies one event; returns whether anything changed. Runs inside the batch's transaction. */
   apply(state: S, event: EventEnvelope): boolean;
   /**
-   * Events to publish because of this one, computed before it is applied and saved with it (see
-   * Outbox). Their ids must be derived from the event's id so that a redelivery or a restart
+   * Events to publish because of this one, computed before it is applied and stored with it (see
+   * Outbox). Their ids must be derived from the event's id so that a redelivery or a rebuild
    * publishes nothing new (the bus deduplicates by id).
    */
   react?(state: S, event: EventEnvelope): PublishRequest[];
-  toSnapshot(state: S): unknown;
-  fromSnapshot(snapshot: unknown): S;
 }
 
 export interface ProjectionOptions<S> {
@@ -34,61 +33,67 @@ export interface ProjectionOptions<S> {
   bus: BusClient;
   logger: Logger;
   metrics: Registry;
-  /** Journal records after which the state is snapshotted and the journal emptied. */
-  snapshotEvery?: number;
   /** Events asked of the bus per catch-up request. */
   pageSize?: number;
-  /** How often the journal is fdatasynced (see below why not before every ack); default 200 ms. */
-  journalSyncMs?: number;
 }
 
-interface SnapshotFile {
-  lastSeq: number;
-  state: unknown;
-  /** Reactions the bus had not confirmed when the snapshot was taken. */
-  outbox?: PublishRequest[];
-}
+/** Where a service keeps its state under DATA_DIR. */
+export const stateDatabaseFile = 'state.db';
+/** What services wrote before they kept their state in SQLite. */
+const oldFormatFiles = ['snapshot.json', 'journal.log'];
 
-/** A journal record: the event, and what it made this service publish. */
-type JournalRecord = EventEnvelope & { reactions?: PublishRequest[] };
+/** A delivery or a page from a log other than the one this state was built from. */
+export class LogReplacedError extends AppError {
+  constructor(stored: string, offered: string, dataDir: string) {
+    super({
+      status: 409,
+      code: 'log_replaced',
+      message:
+        `This state was built from event log ${stored}, but the bus now serves log ${offered}: the bus's data was replaced ` +
+        `(a new volume, another EVENT_STORE, a recreated stream), so its sequence numbers mean other events. ` +
+        `Nothing more is applied. To rebuild from the new log, stop this service, delete ${path.join(dataDir, stateDatabaseFile)}* and start it again; ` +
+        `to keep this state, point EVENT_BUS_URL back at the bus that holds log ${stored}.`,
+    });
+  }
+}
 
 /**
- * A service's state, built only from the bus's log and kept durably under DATA_DIR.
+ * A service's state, built only from the bus's log and kept in one SQLite database under DATA_DIR.
  *
- * Every event is applied exactly once and in log order: a delivery at or below `lastSeq` is a
- * duplicate, a delivery past a gap first pulls the missing events from the bus. A delivery may be
- * one event or a batch. What changed the state (and the reactions it caused) is written to a local
- * journal before the delivery is acknowledged; the journal is folded into a snapshot now and then,
- * so a restart reads one snapshot plus a short journal and asks the bus only for what it missed.
+ * Invariants:
+ * - Every event is applied exactly once and in log order. A delivery at or below `lastSeq` is a
+ *   duplicate; a delivery past a gap first pulls the missing events from the bus.
+ * - A batch's changes, the new `lastSeq` and the reactions they caused (the outbox) are committed in
+ *   one transaction before the delivery is acknowledged. So a crash at any point leaves either all
+ *   of a batch or none of it, and no journal of our own is needed.
+ * - The state belongs to one log (its id, stored with `lastSeq`); a delivery from another log is
+ *   refused, never mistaken for duplicates.
+ * - A storage failure is an error the caller sees (503), never a skipped event.
  *
- * The journal is fdatasynced every `journalSyncMs`, not before each ack: the bus's log is the
- * durable truth, and a restart always pulls everything after the journal's last record. So a killed
- * process loses nothing (the OS has the writes), and a power cut costs only a re-pull of the
- * unsynced tail, whose reactions get the same ids again and are stored once by the bus.
+ * Commits use `synchronous=NORMAL`: they survive a killed process at once; a power cut may take
+ * back the last ones, which the bus then sends again (reactions get the same ids, stored once).
  */
 export class Projection<S> {
-  state: S;
-  lastSeq: number;
-  private journalRecords: number;
+  readonly state: S;
+  private lastSeqValue: number;
+  private logIdValue: string | undefined;
   private lock: Promise<unknown> = Promise.resolve();
-  private readonly snapshotPath: string;
-  private readonly snapshotEvery: number;
   private readonly pageSize: number;
   private readonly appliedTotal: Counter<'type' | 'outcome'>;
   private readonly appliedListeners = new Set<(event: EventEnvelope) => void>();
   private readonly outbox: Outbox;
+  private readonly meta: MetaTable;
+  private replaced: LogReplacedError | undefined;
 
   private constructor(
     private readonly options: ProjectionOptions<S>,
-    private readonly journal: RecordLog,
-    loaded: { state: S; lastSeq: number; journalRecords: number; outbox: PublishRequest[] },
+    readonly db: DatabaseSync,
   ) {
-    this.state = loaded.state;
-    this.outbox = new Outbox(options.bus, options.logger, loaded.outbox);
-    this.lastSeq = loaded.lastSeq;
-    this.journalRecords = loaded.journalRecords;
-    this.snapshotPath = path.join(options.dataDir, 'snapshot.json');
-    this.snapshotEvery = options.snapshotEvery ?? 10_000;
+    this.meta = new MetaTable(db);
+    this.outbox = new Outbox(db, options.bus, options.logger);
+    this.state = options.spec.open(db);
+    this.lastSeqValue = Number(this.meta.get('last_seq') ?? 0);
+    this.logIdValue = this.meta.get('log_id');
     this.pageSize = options.pageSize ?? 1_000;
     this.appliedTotal = new Counter({
       name: 'projection_events_total',
@@ -106,80 +111,73 @@ export class Projection<S> {
       name: 'projection_outbox_pending',
       help: 'Events published in reaction and not yet confirmed by the bus',
       registers: [options.metrics],
-      collect: () => outboxGauge.set(this.outbox.pending.length),
+      collect: () => outboxGauge.set(this.outbox.pending),
     });
   }
 
-  /** Loads the snapshot and replays the journal; does not talk to the bus yet (see `catchUp`). */
+  /** Opens the state database; does not talk to the bus yet (see `catchUp`). */
   static async open<S>(options: ProjectionOptions<S>): Promise<Projection<S>> {
-    const { spec, dataDir, logger } = options;
-    let state = spec.initialState();
-    let lastSeq = 0;
-    const outbox: PublishRequest[] = [];
-    const snapshot = await readSnapshot(path.join(dataDir, 'snapshot.json'));
-    if (snapshot) {
-      state = spec.fromSnapshot(snapshot.state);
-      lastSeq = snapshot.lastSeq;
-      outbox.push(...(snapshot.outbox ?? []));
+    const { dataDir, logger } = options;
+    const present = await Promise.all(oldFormatFiles.map((file) => access(path.join(dataDir, file)).then(() => file, () => undefined)));
+    const leftovers = present.filter((file) => file !== undefined);
+    if (leftovers.length > 0) {
+      throw new Error(
+        `${dataDir} holds state in the old file format (${leftovers.join(', ')}). This version keeps its state in ${path.join(dataDir, stateDatabaseFile)} ` +
+          `and rebuilds it from the event bus by itself: remove ${leftovers.map((file) => path.join(dataDir, file)).join(' and ')} (or point DATA_DIR at an empty directory) and start again.`,
+      );
     }
-    const { log, records, truncatedBytes } = await RecordLog.open(path.join(dataDir, 'journal.log'), { syncIntervalMs: options.journalSyncMs ?? 200 });
-    if (truncatedBytes > 0) logger.warn({ truncatedBytes }, 'journal ended in a torn record from a crash; dropped it');
-    for (const json of records) {
-      const { reactions = [], ...event } = JSON.parse(json) as JournalRecord;
-      // Records at or below the snapshot are left over from a crash between snapshot and truncation.
-      if (event.seq <= lastSeq) continue;
-      spec.apply(state, event);
-      lastSeq = event.seq;
-      // Maybe published already: the bus will recognise them.
-      outbox.push(...reactions);
-    }
-    logger.info({ lastSeq, fromSnapshot: snapshot?.lastSeq ?? 0, journalRecords: records.length, outbox: outbox.length }, 'state loaded');
-    return new Projection(options, log, { state, lastSeq, journalRecords: records.length, outbox });
+    const db = openDatabase(path.join(dataDir, stateDatabaseFile), { durability: 'normal' });
+    const projection = new Projection(options, db);
+    projection.outbox.start();
+    logger.info({ lastSeq: projection.lastSeq, logId: projection.logId, outbox: projection.outbox.pending }, 'state loaded');
+    return projection;
+  }
+
+  /** The sequence number of the last event applied. */
+  get lastSeq(): number {
+    return this.lastSeqValue;
+  }
+
+  /** The id of the bus's log this state was built from (undefined before the first contact). */
+  get logId(): string | undefined {
+    return this.logIdValue;
+  }
+
+  /** Set once the bus served another log: nothing is applied any more (see LogReplacedError). */
+  get logReplaced(): LogReplacedError | undefined {
+    return this.replaced;
   }
 
   /**
    * Handles what the bus pushed (one event or a batch, in log order), or an event this service just
-   * published. The journal write is awaited outside the lock, so concurrent deliveries share one fsync.
+   * published. `logId` is the log the events come from, when the sender said.
    */
-  async deliver(delivered: DeliveryEnvelope | readonly DeliveryEnvelope[]): Promise<DeliveryAck> {
+  deliver(delivered: DeliveryEnvelope | readonly DeliveryEnvelope[], { logId }: { logId?: string | undefined } = {}): Promise<DeliveryAck> {
     const envelopes = Array.isArray(delivered) ? (delivered as readonly DeliveryEnvelope[]) : [delivered as DeliveryEnvelope];
-    const { ack, durable } = await this.exclusive(async () => {
-      const durable: Promise<void>[] = [];
+    return this.exclusive(async () => {
+      this.checkLog(logId);
       let status: DeliveryAck['status'] = 'duplicate';
-      const outcome = (next: DeliveryAck['status']) => {
-        if (next === 'applied' || (next === 'ignored' && status === 'duplicate')) status = next;
-      };
-      for (const envelope of envelopes) {
-        if (envelope.seq <= this.lastSeq) {
-          this.appliedTotal.inc({ type: envelope.type, outcome: 'duplicate' });
-          continue;
-        }
-        // Past a gap: pull the missing events, which usually brings this one along too.
-        if (envelope.seq > this.lastSeq + 1) await this.pullLocked(envelope.seq);
-        if (envelope.seq <= this.lastSeq) {
-          outcome('applied');
-          continue;
-        }
-        if (envelope.seq !== this.lastSeq + 1) {
-          throw new AppError({
-            status: 503,
-            code: 'events_missing',
-            message: `Events ${this.lastSeq + 1}..${envelope.seq - 1} are missing and the event bus did not provide them`,
-          });
-        }
-        const result = await this.applyLocked(envelope);
-        durable.push(result.durable);
-        outcome(result.applied ? 'applied' : 'ignored');
+      const fresh = envelopes.filter((envelope) => envelope.seq > this.lastSeq);
+      for (const envelope of envelopes) if (envelope.seq <= this.lastSeq) this.appliedTotal.inc({ type: envelope.type, outcome: 'duplicate' });
+      const first = fresh[0];
+      // Past a gap: pull the missing events, which usually brings these along too.
+      if (first && first.seq > this.lastSeq + 1) {
+        await this.pullLocked(first.seq);
+        if (this.lastSeq >= first.seq) status = 'applied';
       }
-      // Everything up to lastSeq is durable once this delivery's records are (the journal is written in order).
-      const ack: DeliveryAck = { status, lastSeq: this.lastSeq, maxBatch: batchLimits.maxEvents };
-      return { ack, durable };
+      const next = fresh.filter((envelope) => envelope.seq > this.lastSeq);
+      if (next.length > 0) {
+        if (next[0]!.seq !== this.lastSeq + 1 || next.some((envelope, at) => envelope.seq !== next[0]!.seq + at)) {
+          throw new AppError({ status: 503, code: 'events_missing', message: `Events after ${this.lastSeq} are missing and the event bus did not provide them` });
+        }
+        const changed = this.applyBatch(next);
+        status = changed ? 'applied' : status === 'applied' ? 'applied' : 'ignored';
+      }
+      return { status, lastSeq: this.lastSeq, maxBatch: batchLimits.maxEvents };
     });
-    await Promise.all(durable);
-    return ack;
   }
 
-  /** Calls `listener` right after each event that changed the state; returns an unsubscribe function. */
+  /** Calls `listener` right after each event that changed the state is committed; returns an unsubscribe function. */
   onApplied(listener: (event: EventEnvelope) => void): () => void {
     this.appliedListeners.add(listener);
     return () => this.appliedListeners.delete(listener);
@@ -192,64 +190,99 @@ export class Projection<S> {
     });
   }
 
-  /** Writes a snapshot (with any unpublished reactions) and closes the journal: the next start reads the snapshot alone. */
+  /** Stops publishing reactions (the rest stays in the outbox table) and closes the database. */
   close(): Promise<void> {
     return this.exclusive(async () => {
       await this.outbox.stop();
-      if (this.journalRecords > 0 || this.outbox.pending.length > 0) await this.snapshotLocked();
-      await this.journal.close();
+      if (this.db.isOpen) this.db.close();
     });
   }
 
+  private checkLog(offered: string | undefined): void {
+    if (this.replaced) throw this.replaced;
+    if (offered === undefined || offered === this.logIdValue) return;
+    if (this.logIdValue === undefined) {
+      // The first contact (or state from before logs had ids): this is the log we follow from now on.
+      this.meta.set('log_id', offered);
+      this.logIdValue = offered;
+      return;
+    }
+    this.replaced = new LogReplacedError(this.logIdValue, offered, this.options.dataDir);
+    this.options.logger.error({ storedLogId: this.logIdValue, offeredLogId: offered, lastSeq: this.lastSeq }, this.replaced.message);
+    throw this.replaced;
+  }
+
+  /**
+   * Reads pages from the bus until `targetSeq` or the head. The next page is asked for before the
+   * current one is applied, so the bus reads and sends while this process applies: a catch-up
+   * costs the slower of the two per page, not their sum.
+   */
   private async pullLocked(targetSeq: number): Promise<void> {
-    const durable: Promise<void>[] = [];
+    const read = (after: number) => this.options.bus.readEvents(after, this.pageSize);
+    let reading = read(this.lastSeq);
     while (this.lastSeq < targetSeq) {
-      const { events, headSeq } = await this.options.bus.readEvents(this.lastSeq, this.pageSize);
-      for (const event of events) {
-        if (event.seq !== this.lastSeq + 1) continue;
-        durable.push((await this.applyLocked(event)).durable);
+      const { events, headSeq, logId } = await reading;
+      this.checkLog(logId);
+      const last = events.at(-1)?.seq ?? this.lastSeq;
+      const more = events.length > 0 && last < headSeq && last < targetSeq;
+      if (more) {
+        reading = read(last);
+        // Settled by the next turn of the loop; if applying fails first, its error is the one reported.
+        reading.catch(() => undefined);
       }
-      if (events.length === 0 || this.lastSeq >= headSeq) break;
+      const next = events.filter((event) => event.seq > this.lastSeq);
+      if (next.length > 0 && next[0]!.seq === this.lastSeq + 1) this.applyBatch(next.filter((event, at) => event.seq === next[0]!.seq + at));
+      if (!more || this.lastSeq < last) break;
     }
-    await Promise.all(durable);
   }
 
-  private async applyLocked(envelope: DeliveryEnvelope): Promise<{ applied: boolean; durable: Promise<void> }> {
+  /**
+   * Applies consecutive events after `lastSeq` in one transaction; returns whether any changed the
+   * state. An event that does not match its schema is refused (400) after the ones before it are
+   * committed.
+   */
+  private applyBatch(envelopes: readonly DeliveryEnvelope[]): boolean {
     const { spec, logger } = this.options;
-    if (!(eventTypes as readonly string[]).includes(envelope.type)) {
-      // A newer producer's event type: skip it rather than block the stream.
-      this.lastSeq = envelope.seq;
-      this.appliedTotal.inc({ type: 'unknown', outcome: 'ignored' });
-      return { applied: false, durable: Promise.resolve() };
+    const applied: EventEnvelope[] = [];
+    const outcomes: Array<{ type: string; outcome: string }> = [];
+    let reacted = false;
+    let refused: AppError | undefined;
+    let lastSeq = this.lastSeq;
+    try {
+      inTransaction(this.db, () => {
+        for (const envelope of envelopes) {
+          if ((eventTypes as readonly string[]).includes(envelope.type)) {
+            const parsed = BlogEvent.safeParse({ type: envelope.type, data: envelope.data });
+            if (!parsed.success) {
+              logger.error({ seq: envelope.seq, id: envelope.id, type: envelope.type, issues: parsed.error.issues }, 'invalid event refused');
+              refused = new AppError({ status: 400, code: 'invalid_event', message: `Event ${envelope.seq} (${envelope.type}) does not match its schema`, details: parsed.error.issues });
+              break;
+            }
+            const event: EventEnvelope = { ...parsed.data, id: envelope.id, seq: envelope.seq };
+            const reactions = spec.react?.(this.state, event) ?? [];
+            const changed = spec.apply(this.state, event);
+            this.outbox.add(reactions);
+            reacted ||= reactions.length > 0;
+            outcomes.push({ type: event.type, outcome: changed ? 'applied' : 'ignored' });
+            if (changed) applied.push(event);
+          } else {
+            // A newer producer's event type: skip it rather than block the stream.
+            outcomes.push({ type: 'unknown', outcome: 'ignored' });
+          }
+          lastSeq = envelope.seq;
+        }
+        this.meta.set('last_seq', lastSeq);
+      });
+    } catch (error) {
+      logger.error({ err: error, fromSeq: envelopes[0]!.seq, toSeq: envelopes.at(-1)!.seq }, 'storing applied events failed');
+      throw new AppError({ status: 503, code: 'state_store_failed', message: `Events could not be stored: ${(error as Error).message}`, cause: error });
     }
-    const parsed = BlogEvent.safeParse({ type: envelope.type, data: envelope.data });
-    if (!parsed.success) {
-      logger.error({ seq: envelope.seq, id: envelope.id, type: envelope.type, issues: parsed.error.issues }, 'invalid event refused');
-      throw new AppError({ status: 400, code: 'invalid_event', message: `Event ${envelope.seq} (${envelope.type}) does not match its schema`, details: parsed.error.issues });
-    }
-    const event: EventEnvelope = { ...parsed.data, id: envelope.id, seq: envelope.seq };
-    const reactions = spec.react?.(this.state, event) ?? [];
-    const changed = spec.apply(this.state, event);
-    this.lastSeq = event.seq;
-    this.appliedTotal.inc({ type: event.type, outcome: changed ? 'applied' : 'ignored' });
-    if (changed) for (const listener of this.appliedListeners) listener(event);
-    if (!changed && reactions.length === 0) return { applied: false, durable: Promise.resolve() };
-    // Sent at once; the journal record keeps them until the bus confirms, across crashes.
-    this.outbox.add(reactions);
-    const record: JournalRecord = reactions.length > 0 ? { ...event, reactions } : event;
-    const durable = this.journal.append([JSON.stringify(record)]);
-    // A delivery that fails later in its batch never awaits this: its failure is reported there.
-    durable.catch(() => undefined);
-    this.journalRecords += 1;
-    if (this.journalRecords >= this.snapshotEvery) await this.snapshotLocked();
-    return { applied: true, durable };
-  }
-
-  private async snapshotLocked(): Promise<void> {
-    const snapshot: SnapshotFile = { lastSeq: this.lastSeq, state: this.options.spec.toSnapshot(this.state), outbox: [...this.outbox.pending] };
-    await writeFileAtomic(this.snapshotPath, JSON.stringify(snapshot));
-    await this.journal.clear();
-    this.journalRecords = 0;
+    this.lastSeqValue = lastSeq;
+    for (const outcome of outcomes) this.appliedTotal.inc(outcome);
+    if (reacted) this.outbox.notify();
+    for (const event of applied) for (const listener of this.appliedListeners) listener(event);
+    if (refused) throw refused;
+    return applied.length > 0;
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -257,17 +290,4 @@ export class Projection<S> {
     this.lock = result.catch(() => undefined);
     return result;
   }
-}
-
-async function readSnapshot(filePath: string): Promise<SnapshotFile | undefined> {
-  let text: string;
-  try {
-    text = await readFile(filePath, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  const snapshot = JSON.parse(text) as SnapshotFile;
-  if (typeof snapshot.lastSeq !== 'number' || snapshot.lastSeq < 0) throw new Error(`${filePath} has no valid lastSeq`);
-  return snapshot;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { postsPageLimits } from './contract.js';
 import { commentContent, entityId, postTitle } from './limits.js';
 
 /** Bodies and params of the public API, shared by the services and the tests. */
@@ -17,3 +18,13 @@ export const EventPageQuery = z.object({
   wait: z.coerce.number().int().min(0).max(30_000).optional(),
 });
 export type EventPageQuery = z.infer<typeof EventPageQuery>;
+
+/**
+ * `GET /posts?limit=N&before=CURSOR` on query. A cursor is the decimal position of a post in the
+ * log (see `PostsPage`); anything else is refused rather than guessed at.
+ */
+export const PostsPageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(postsPageLimits.maxLimit).default(postsPageLimits.defaultLimit),
+  before: z.string().regex(/^[1-9][0-9]{0,15}$/, 'must be a cursor from an earlier page').optional(),
+});
+export type PostsPageQuery = z.infer<typeof PostsPageQuery>;

@@ -1,4 +1,4 @@
-import { appendFile, readFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempDir, startEventBus, testBusSecret, waitFor, type ServiceProcess } from '@blog/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import {
   createMetricsRegistry,
   derivedEventId,
   Lifecycle,
+  LogReplacedError,
   Projection,
   type BusClient,
   type EventEnvelope,
@@ -17,15 +18,22 @@ import {
 } from '../src/index.js';
 
 /** The simplest real projection: the titles of every post, in the order they were applied. */
-const titles: ProjectionSpec<string[]> = {
-  initialState: () => [],
+interface Titles {
+  add(title: string): void;
+  all(): string[];
+}
+const titles: ProjectionSpec<Titles> = {
+  open: (db) => {
+    db.exec('CREATE TABLE IF NOT EXISTS titles (position INTEGER PRIMARY KEY, title TEXT NOT NULL)');
+    const insert = db.prepare('INSERT INTO titles (title) VALUES (?)');
+    const select = db.prepare('SELECT title FROM titles ORDER BY position');
+    return { add: (title) => void insert.run(title), all: () => (select.all() as Array<{ title: string }>).map((row) => row.title) };
+  },
   apply: (state, event) => {
     if (event.type !== 'PostCreated') return false;
-    state.push(event.data.title);
+    state.add(event.data.title);
     return true;
   },
-  toSnapshot: (state) => state,
-  fromSnapshot: (snapshot) => [...(snapshot as string[])],
 };
 
 const logger = createLogger('projection-test', 'silent');
@@ -45,8 +53,8 @@ describe('Projection', () => {
   });
   afterEach(() => dir.remove());
 
-  const open = (options: { snapshotEvery?: number; busClient?: BusClient } = {}) =>
-    Projection.open({ spec: titles, dataDir: dir.path, bus: options.busClient ?? client, logger, metrics: createMetricsRegistry('test'), ...options });
+  const open = (options: { busClient?: BusClient } = {}) =>
+    Projection.open({ spec: titles, dataDir: dir.path, bus: options.busClient ?? client, logger, metrics: createMetricsRegistry('test') });
   const publishPost = (title: string) => client.publish({ type: 'PostCreated', data: { id: `p-${Math.random().toString(36).slice(2)}`, title } });
 
   it('when it catches up, then it applies everything after its last sequence, once', async () => {
@@ -59,22 +67,22 @@ describe('Projection', () => {
     await projection.catchUp();
     await projection.catchUp();
 
-    expect(projection.state.slice(-2)).toEqual(['a', 'b']);
+    expect(projection.state.all().slice(-2)).toEqual(['a', 'b']);
     expect(projection.lastSeq).toBe(start + 2);
     await projection.close();
   });
 
-  it('when it was killed without a snapshot, then the journal restores the state and nothing is applied twice', async () => {
+  it('when it was killed, then the database restores the state and nothing is applied twice', async () => {
     const first = await open();
     await first.catchUp();
     const stored = await publishPost('journaled');
     await first.deliver(stored);
-    const before = [...first.state];
-    // No close(): like kill -9, only what is on disk survives. The file handle is left to the test's exit.
+    const before = first.state.all();
+    // No close(): like kill -9, only what was committed survives. The connection is left to the test's exit.
 
     const second = await open({ busClient: createBusClient({ baseUrl: 'http://127.0.0.1:9', timeoutMs: 500 }) });
 
-    expect(second.state).toEqual(before);
+    expect(second.state.all()).toEqual(before);
     expect(second.lastSeq).toBe(stored.seq);
     expect(await second.deliver(stored)).toEqual({ status: 'duplicate', lastSeq: stored.seq, maxBatch: batchLimits.maxEvents });
     await second.close();
@@ -82,7 +90,7 @@ describe('Projection', () => {
 
   it('when a reaction cannot be published (bus unreachable) and the service is killed, then the next start publishes it, once', async () => {
     // Each post makes this projection announce it: the reaction's id is derived from the post's event.
-    const announcing: ProjectionSpec<string[]> = {
+    const announcing: ProjectionSpec<Titles> = {
       ...titles,
       react: (_state, event) =>
         event.type === 'PostCreated' ? [{ id: derivedEventId(event.id, 'announced'), type: 'PostCreated', data: { id: `${event.data.id}-announced`, title: `announced: ${event.data.title}` } }] : [],
@@ -103,44 +111,69 @@ describe('Projection', () => {
     expect(await announced()).toHaveLength(1);
   });
 
-  it('when closed, then the next start reads one snapshot and an empty journal', async () => {
+  it('when closed and opened again, then the state and the position are the same', async () => {
     const projection = await open();
     await projection.catchUp();
-    await projection.deliver(await publishPost('snap'));
+    await projection.deliver(await publishPost('kept'));
+    const closed = { titles: projection.state.all(), lastSeq: projection.lastSeq, logId: projection.logId };
     await projection.close();
 
-    const snapshot = JSON.parse(await readFile(path.join(dir.path, 'snapshot.json'), 'utf8')) as { lastSeq: number; state: string[] };
-    expect(snapshot).toEqual({ lastSeq: projection.lastSeq, state: projection.state, outbox: [] });
-    expect(await readFile(path.join(dir.path, 'journal.log'), 'utf8')).toBe('');
     const reopened = await open();
-    expect(reopened.state).toEqual(projection.state);
+
+    expect(reopened.state.all()).toEqual(closed.titles);
+    expect(reopened.lastSeq).toBe(closed.lastSeq);
+    expect(closed.logId).toEqual(expect.any(String));
+    expect(reopened.logId).toBe(closed.logId);
     await reopened.close();
   });
 
-  it('when the journal grows past snapshotEvery, then it is folded into a snapshot', async () => {
-    const projection = await open({ snapshotEvery: 3 });
+  it('when storing a batch fails part way, then none of the batch is kept and the delivery gets a 503', async () => {
+    // The storage fails while the second event of the batch is applied (as a full disk would).
+    const failing: ProjectionSpec<Titles> = {
+      ...titles,
+      apply: (state, event) => {
+        if (event.type === 'PostCreated' && event.data.title === 'the failing one') throw new Error('database or disk is full');
+        return titles.apply(state, event);
+      },
+    };
+    const projection = await Projection.open({ spec: failing, dataDir: dir.path, bus: client, logger, metrics: createMetricsRegistry('test') });
     await projection.catchUp();
-    for (const title of ['s1', 's2', 's3', 's4']) await projection.deliver(await publishPost(title));
+    const start = { lastSeq: projection.lastSeq, titles: projection.state.all() };
+    const batch = [await publishPost('before the failure'), await publishPost('the failing one')];
 
-    const journal = await readFile(path.join(dir.path, 'journal.log'), 'utf8');
-    expect(journal.trim().split('\n').length).toBeLessThan(3);
+    const failed = projection.deliver(batch);
+
+    await expect(failed).rejects.toMatchObject({ status: 503, code: 'state_store_failed' });
+    expect(projection.lastSeq).toBe(start.lastSeq);
+    expect(projection.state.all()).toEqual(start.titles);
     await projection.close();
-    const reopened = await open();
-    expect(reopened.state.slice(-4)).toEqual(['s1', 's2', 's3', 's4']);
-    await reopened.close();
   });
 
-  it('when the journal ends in a torn record, then the state loads up to it and catch-up fills the rest', async () => {
+  it('when the bus serves another log, then nothing is applied and the error says how to rebuild', async () => {
     const projection = await open();
     await projection.catchUp();
-    await projection.deliver(await publishPost('intact'));
-    await appendFile(path.join(dir.path, 'journal.log'), '1234abcd {"type":"PostCr');
+    await projection.deliver(await publishPost('from the first log'));
+    const applied = { lastSeq: projection.lastSeq, titles: projection.state.all() };
+    const replacement = await startEventBus();
+    const replacementClient = createBusClient({ baseUrl: replacement.url, timeoutMs: 2_000, secret: testBusSecret });
+    const onNewLog = await replacementClient.publish({ type: 'PostCreated', data: { id: 'p-new-log', title: 'seq 1 of another log' } });
+    await projection.close();
+    const pointedElsewhere = await open({ busClient: replacementClient });
 
-    const reopened = await open();
-    await reopened.catchUp();
+    await expect(pointedElsewhere.catchUp()).rejects.toThrow(LogReplacedError);
+    await expect(pointedElsewhere.deliver(onNewLog, { logId: 'another-log' })).rejects.toMatchObject({ status: 409, code: 'log_replaced' });
+    expect(pointedElsewhere.lastSeq).toBe(applied.lastSeq);
+    expect(pointedElsewhere.state.all()).toEqual(applied.titles);
+    expect(pointedElsewhere.logReplaced!.message).toContain(path.join(dir.path, 'state.db'));
+    await pointedElsewhere.close();
+    await replacementClient.close();
+    await replacement.destroy();
+  });
 
-    expect(reopened.state).toEqual(projection.state);
-    await reopened.close();
+  it('when DATA_DIR holds state in the old file format, then opening refuses and names the files', async () => {
+    await writeFile(path.join(dir.path, 'snapshot.json'), '{"lastSeq":3,"state":[]}');
+
+    await expect(open()).rejects.toThrow(path.join(dir.path, 'snapshot.json'));
   });
 
   it('when events arrive concurrently and out of order, then they are applied in log order exactly once', async () => {
@@ -152,7 +185,7 @@ describe('Projection', () => {
     const shuffled = [...events, ...events].sort(() => Math.random() - 0.5);
     await Promise.all(shuffled.map((event) => projection.deliver(event)));
 
-    expect(projection.state.slice(-20)).toEqual(events.map((event) => (event.data as { title: string }).title));
+    expect(projection.state.all().slice(-20)).toEqual(events.map((event) => (event.data as { title: string }).title));
     await projection.close();
   });
 });
@@ -176,6 +209,27 @@ describe('catchUpUntilReady', () => {
     expect(lifecycle.isReady()).toBe(true);
     await projection.close();
     await bus.destroy();
+    await dir.remove();
+  });
+
+  it('when the bus serves another log, then the service stays unready with the reason, and alive', async () => {
+    const dir = await makeTempDir();
+    const first = await startEventBus();
+    const second = await startEventBus();
+    const open = (url: string) => Projection.open({ spec: titles, dataDir: dir.path, bus: createBusClient({ baseUrl: url, timeoutMs: 2_000, secret: testBusSecret }), logger, metrics: createMetricsRegistry('test') });
+    const followedFirst = await open(first.url);
+    await followedFirst.catchUp();
+    await followedFirst.close();
+    const projection = await open(second.url);
+    const lifecycle = new Lifecycle();
+
+    await catchUpUntilReady(projection, lifecycle, logger, new AbortController().signal);
+
+    expect(lifecycle.state).toBe('blocked');
+    expect(lifecycle.isAlive()).toBe(true);
+    expect(lifecycle.reason).toMatch(/delete .*state\.db/);
+    await projection.close();
+    await Promise.all([first.destroy(), second.destroy()]);
     await dir.remove();
   });
 });

@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 import { startEventBus, testBusSecret, type ServiceProcess } from './processes.js';
 import { makeTempDir } from './wait.js';
-import { createBusClient, createLogger, createMetricsRegistry, Lifecycle, Projection, type EventServiceDeps, type ProjectionSpec } from '@blog/common';
+import { createBusClient, createLogger, createMetricsRegistry, Lifecycle, openDatabase, Projection, type EventServiceDeps, type ProjectionSpec } from '@blog/common';
 
 /**
  * The dependencies a service's `createXApp` takes, built for real: the state lives in `dataDir`,
@@ -46,4 +46,9 @@ export async function startAppUnderTest<S>(spec: ProjectionSpec<S>, createApp: (
     },
   };
   return underTest;
+}
+
+/** A projection's state on a real SQLite database in memory: for testing domain functions alone. */
+export function openInMemory<S>(spec: ProjectionSpec<S>): S {
+  return spec.open(openDatabase(':memory:', { durability: 'normal' }));
 }

@@ -15,8 +15,8 @@ export function createCommentsApp(deps: EventServiceDeps<CommentsState>): Expres
       const postId = req.params.id;
       const { content } = parseBody(CreateCommentBody, req);
       // A post created a moment ago may not have reached us yet: ask the log before refusing.
-      if (!state().postIds.has(postId) && entityId.safeParse(postId).success) await projection.catchUp();
-      if (!state().postIds.has(postId)) {
+      if (!state().hasPost(postId) && entityId.safeParse(postId).success) await projection.catchUp();
+      if (!state().hasPost(postId)) {
         throw new AppError({ status: 404, code: 'post_not_found', message: `There is no post with id ${postId.slice(0, 100)}` });
       }
       const stored = await bus.publish(commentCreated(postId, content));

@@ -3,6 +3,8 @@ import {
   Counter,
   createServiceApp,
   EventPageQuery,
+  headSeqHeader,
+  logIdHeader,
   parseBody,
   PublishBatch,
   PublishRequest,
@@ -14,6 +16,7 @@ import {
 } from '@blog/common';
 import type { Express } from 'express';
 import type { EventStore } from './event-store.js';
+import { sendEvents } from './send-events.js';
 
 export interface EventBusAppDeps {
   logger: Logger;
@@ -39,6 +42,7 @@ export function createEventBusApp({ logger, metrics, lifecycle, store, verifier 
     // answer comes only once the event is on disk. An array is stored in order with one write and
     // answered with the array of stored events (201 if any of them is new).
     app.post('/events', signed, async (req, res) => {
+      res.setHeader(logIdHeader, store.logId);
       const body: unknown = req.body;
       const batch = Array.isArray(body) ? PublishBatch.parse(body) : [parseBody(PublishRequest, req)];
       try {
@@ -56,6 +60,8 @@ export function createEventBusApp({ logger, metrics, lifecycle, store, verifier 
     // an empty page after MS (how services that pull, such as replicas, follow the log).
     app.get('/events', signed, async (req, res) => {
       const { after, limit, wait } = EventPageQuery.parse(req.query);
+      // The reader may know of events another bus process stored a moment ago (a shared log).
+      if (store.index.visibleSeq <= after) await store.syncHead?.();
       if (wait && store.index.visibleSeq <= after) {
         const gaveUp = new AbortController();
         const timer = setTimeout(() => gaveUp.abort(), wait);
@@ -68,8 +74,11 @@ export function createEventBusApp({ logger, metrics, lifecycle, store, verifier 
         forget();
       }
       if (res.destroyed) return;
-      res.setHeader('x-head-seq', String(store.index.visibleSeq));
-      res.type('application/json').send(`[${store.index.read(after, limit).join(',')}]`);
+      // The answer ends at the head as it is now: what is stored meanwhile is for the next page.
+      const head = store.index.visibleSeq;
+      res.setHeader(headSeqHeader, String(head));
+      res.setHeader(logIdHeader, store.logId);
+      await sendEvents(res, store, after, limit === undefined ? head : Math.min(head, after + limit));
     });
   });
 }

@@ -26,7 +26,7 @@ export const subscribersSchema = z
     return subscribers;
   });
 
-/** `EVENT_STORE`: `file` (the default, events.log under DATA_DIR) or `nats://host:port[,nats://...]` (JetStream). */
+/** `EVENT_STORE`: `file` (the default, event-bus.db under DATA_DIR) or `nats://host:port[,nats://...]` (JetStream). */
 export const eventStoreSchema = z
   .string()
   .default('file')

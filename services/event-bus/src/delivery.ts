@@ -1,11 +1,11 @@
 import { batchLimits, Counter, Gauge, sleep, type Logger, type Registry } from '@blog/common';
 import type { Subscriber } from './config.js';
-import type { EventIndex } from './event-index.js';
+import type { EventStore } from './event-store.js';
 import { SubscriberEndpoint, subscriberLagGauge } from './subscriber-endpoint.js';
 import type { SubscriberCursors } from './subscriber-cursors.js';
 
 export interface DeliveryOptions {
-  index: EventIndex;
+  store: EventStore;
   cursors: SubscriberCursors;
   subscribers: readonly Subscriber[];
   logger: Logger;
@@ -24,7 +24,7 @@ export function deliveriesCounter(metrics: Registry): Counter<'subscriber' | 'ou
 
 /**
  * At-least-once delivery from the embedded log: one independent loop per subscriber sends the
- * events in log order and moves that subscriber's cursor (saved in cursors.json) only on a 2xx. A
+ * events in log order and moves that subscriber's cursor (saved in the database) only on a 2xx. A
  * classic subscriber gets one event per request; one whose answer asks for batches (`maxBatch`)
  * gets everything that is waiting, up to that many, as an array. A failing subscriber is retried
  * with capped exponential backoff and never holds up the others.
@@ -36,10 +36,10 @@ export class Delivery {
   private readonly endpoints: SubscriberEndpoint[];
 
   constructor(private readonly options: DeliveryOptions) {
-    const { metrics, subscribers, cursors, index, logger, timeoutMs, retryMaxDelayMs, secret } = options;
+    const { metrics, subscribers, cursors, store, logger, timeoutMs, retryMaxDelayMs, secret } = options;
     const deliveries = deliveriesCounter(metrics);
-    this.endpoints = subscribers.map((subscriber) => new SubscriberEndpoint(subscriber, { logger, deliveries, timeoutMs, retryMaxDelayMs, secret }));
-    subscriberLagGauge(metrics, subscribers, (name) => index.visibleSeq - cursors.get(name));
+    this.endpoints = subscribers.map((subscriber) => new SubscriberEndpoint(subscriber, { logger, deliveries, timeoutMs, retryMaxDelayMs, secret, logId: store.logId }));
+    subscriberLagGauge(metrics, subscribers, (name) => store.index.visibleSeq - cursors.get(name));
     new Gauge({
       name: 'event_bus_subscriber_cursor',
       help: 'Sequence number of the last event the subscriber acknowledged',
@@ -66,7 +66,8 @@ export class Delivery {
   }
 
   private async deliverForever(endpoint: SubscriberEndpoint): Promise<void> {
-    const { index, cursors } = this.options;
+    const { store, cursors } = this.options;
+    const { index } = store;
     const { name } = endpoint.subscriber;
     const signal = this.stopping.signal;
     while (!signal.aborted) {
@@ -77,9 +78,12 @@ export class Delivery {
         else await index.waitForEventAfter(cursor, signal);
         continue;
       }
-      const events = index.read(cursor, endpoint.maxBatch, batchLimits.maxBytes);
       try {
-        const ack = await endpoint.send(events, { seq: cursor + 1, id: index.idOf(cursor + 1) });
+        // Near the head this comes from the index's cache; a subscriber far behind reads the store.
+        const events = await store.read(cursor, endpoint.maxBatch, batchLimits.maxBytes);
+        const first = events[0];
+        if (!first) throw new Error(`the log returned nothing after seq ${cursor}, though it holds up to ${index.visibleSeq}`);
+        const ack = await endpoint.send(events.map((event) => event.json), { seq: first.seq, id: first.id });
         // The subscriber may already have more (it catches up by itself): skip what it has.
         cursors.advance(name, Math.min(Math.max(cursor + events.length, ack?.lastSeq ?? 0), index.visibleSeq));
       } catch (error) {

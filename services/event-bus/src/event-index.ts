@@ -1,37 +1,74 @@
-import { AppError, type EventEnvelope, type PublishRequest } from '@blog/common';
+import { AppError, type PublishRequest } from '@blog/common';
+import type { StoredEvent } from './event-store.js';
+
+export interface TailCacheLimits {
+  /** At most this many of the newest events are kept in memory... */
+  maxEvents: number;
+  /** ...and at most this many bytes of their JSON. */
+  maxBytes: number;
+}
+
+export const defaultTailCacheLimits: TailCacheLimits = { maxEvents: 4_096, maxBytes: 4 * 1024 * 1024 };
 
 /**
- * The bus's in-memory view of its log, whichever store keeps it (the file or JetStream): every
- * event's envelope as JSON in sequence order, and which sequence each id has. Readers only see up to
- * `visibleSeq`: what the store has made durable.
+ * What the bus keeps in memory about its log, whichever store keeps the log itself: how far it is
+ * durable (`visibleSeq`, the only part readers and deliveries may see), who waits for more, and a
+ * cache of the newest events, bounded in count and bytes. Live delivery and long polls read from
+ * the cache; a subscriber catching up from further back reads from the store.
  */
 export class EventIndex {
-  private readonly jsons: string[] = [];
-  private readonly ids: string[] = [];
-  private readonly seqById = new Map<string, number>();
   private changed = Promise.withResolvers<void>();
   private wakeScheduled = false;
+  /** The newest events, consecutive, oldest first. */
+  private tail: StoredEvent[] = [];
+  private tailStart = 0;
+  private tailBytes = 0;
   /** The highest sequence that is durable, and so may be read and delivered. */
   visibleSeq = 0;
   /** Set when the store can no longer be trusted: waiters wake up and callers get 503. */
   failed = false;
 
-  /** How many events are numbered (durable or on their way to disk). */
-  get length(): number {
-    return this.jsons.length;
+  constructor(private readonly limits: TailCacheLimits = defaultTailCacheLimits) {}
+
+  /**
+   * Keeps these events (consecutive, in order) as the newest ones. Events that do not follow the
+   * cached ones start the cache again: it always holds one run without gaps.
+   */
+  remember(events: readonly StoredEvent[]): void {
+    for (const event of events) {
+      const cachedUpTo = this.tailStart + this.tail.length - 1;
+      if (this.tail.length > 0 && event.seq <= cachedUpTo) continue;
+      if (this.tail.length > 0 && event.seq !== cachedUpTo + 1) this.forget();
+      // Set as soon as the run starts: the next event of this same call is checked against it.
+      if (this.tail.length === 0) this.tailStart = event.seq;
+      this.tail.push(event);
+      this.tailBytes += event.json.length;
+    }
+    this.evict();
   }
 
-  /** Numbers the next event; the caller makes it visible once durable. */
-  add(envelope: EventEnvelope): void {
-    if (envelope.seq !== this.jsons.length + 1) throw new Error(`event ${envelope.id} has seq ${envelope.seq}, expected ${this.jsons.length + 1}`);
-    this.jsons.push(JSON.stringify({ id: envelope.id, seq: envelope.seq, type: envelope.type, data: envelope.data }));
-    this.ids.push(envelope.id);
-    this.seqById.set(envelope.id, envelope.seq);
+  /**
+   * The page after `after` from the cache, or undefined when the cache does not hold all of it (it
+   * starts later, or ends before what is visible): then the caller reads the store.
+   */
+  cached(after: number, limit: number, maxBytes = Number.POSITIVE_INFINITY): StoredEvent[] | undefined {
+    if (this.tail.length === 0 || after + 1 < this.tailStart) return undefined;
+    const end = Math.min(this.visibleSeq, after + limit);
+    const page: StoredEvent[] = [];
+    let bytes = 0;
+    for (let seq = after + 1; seq <= end; seq += 1) {
+      const event = this.tail[seq - this.tailStart];
+      if (!event) return undefined;
+      bytes += event.json.length + 1;
+      if (page.length > 0 && bytes > maxBytes) break;
+      page.push(event);
+    }
+    return page;
   }
 
   makeVisible(seq: number): void {
     if (seq <= this.visibleSeq) return;
-    this.visibleSeq = Math.min(seq, this.jsons.length);
+    this.visibleSeq = seq;
     // Waiters (delivery loops, long polls) wake on the next turn of the event loop, not right now:
     // the publisher gets its answer first, and the events made visible meanwhile go out together.
     if (this.wakeScheduled) return;
@@ -45,44 +82,6 @@ export class EventIndex {
   markFailed(): void {
     this.failed = true;
     this.wake();
-  }
-
-  seqOf(id: string): number | undefined {
-    return this.seqById.get(id);
-  }
-
-  idOf(seq: number): string {
-    return this.ids[seq - 1] ?? '';
-  }
-
-  /** The envelope exactly as stored and sent to subscribers (visible or not yet). */
-  jsonAt(seq: number): string {
-    return this.jsons[seq - 1]!;
-  }
-
-  envelopeAt(seq: number): EventEnvelope {
-    return JSON.parse(this.jsons[seq - 1]!) as EventEnvelope;
-  }
-
-  /** The stored event with this seq, if it is the same event as `request`; 409 otherwise. */
-  sameEventAt(seq: number, request: PublishRequest): EventEnvelope {
-    const envelope = this.envelopeAt(seq);
-    if (!sameEvent(envelope, request)) throw idConflict(envelope.id, `seq ${seq}`);
-    return envelope;
-  }
-
-  /** The JSON of the visible events after `after`: at most `limit`, and `maxBytes` unless the first alone is more. */
-  read(after: number, limit = Number.POSITIVE_INFINITY, maxBytes = Number.POSITIVE_INFINITY): string[] {
-    const end = Math.min(this.visibleSeq, after + limit);
-    const page: string[] = [];
-    let bytes = 0;
-    for (let seq = after + 1; seq <= end; seq += 1) {
-      const json = this.jsons[seq - 1]!;
-      bytes += json.length + 1;
-      if (page.length > 0 && bytes > maxBytes) break;
-      page.push(json);
-    }
-    return page;
   }
 
   /** Resolves when an event after `seq` is visible, the store failed, or `signal` aborts. */
@@ -105,6 +104,22 @@ export class EventIndex {
       if (this.failed) throw storeFailed();
       await this.waitForEventAfter(this.visibleSeq, never);
     }
+  }
+
+  private evict(): void {
+    let drop = 0;
+    while (this.tail.length - drop > 1 && (this.tail.length - drop > this.limits.maxEvents || this.tailBytes > this.limits.maxBytes)) {
+      this.tailBytes -= this.tail[drop]!.json.length;
+      drop += 1;
+    }
+    if (drop === 0) return;
+    this.tail = this.tail.slice(drop);
+    this.tailStart = this.tail[0]!.seq;
+  }
+
+  private forget(): void {
+    this.tail = [];
+    this.tailBytes = 0;
   }
 
   private wake(): void {

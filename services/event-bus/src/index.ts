@@ -6,7 +6,6 @@ import { EventLog } from './event-log.js';
 import type { EventStore } from './event-store.js';
 import { JetStreamDelivery } from './jetstream-delivery.js';
 import { JetStreamStore } from './jetstream-store.js';
-import { SubscriberCursors } from './subscriber-cursors.js';
 
 let config: EventBusConfig;
 try {
@@ -29,16 +28,17 @@ const deliveryOptions = {
   secret: config.EVENT_BUS_SECRET,
 };
 
-/** The log and who delivers it: the embedded file with saved cursors, or JetStream with durable consumers. */
+/** The log and who delivers it: the embedded database with saved cursors, or JetStream with durable consumers. */
 async function openStore(): Promise<{ store: EventStore; delivery: { start(): unknown; stop(): Promise<void> } }> {
   const { EVENT_STORE: kind } = config;
   if (kind.kind === 'jetstream') {
-    const store = await JetStreamStore.open({ servers: kind.servers, stream: config.EVENT_STREAM, replicas: config.EVENT_STREAM_REPLICAS, timeoutMs: config.DELIVERY_TIMEOUT_MS, logger });
+    const store = await JetStreamStore.open({ servers: kind.servers, stream: config.EVENT_STREAM, replicas: config.EVENT_STREAM_REPLICAS, timeoutMs: config.DELIVERY_TIMEOUT_MS, dataDir: config.DATA_DIR, logger });
     const delivery = new JetStreamDelivery({ ...deliveryOptions, store });
     return { store, delivery: { start: () => delivery.start(), stop: () => delivery.stop() } };
   }
-  const [store, cursors] = await Promise.all([EventLog.open(config.DATA_DIR, logger), SubscriberCursors.open(config.DATA_DIR, config.SUBSCRIBERS.map((s) => s.name))]);
-  return { store, delivery: new Delivery({ ...deliveryOptions, index: store.index, cursors, cursorFlushMs: config.CURSOR_FLUSH_MS }) };
+  const store = await EventLog.open(config.DATA_DIR, logger);
+  const cursors = store.cursors(config.SUBSCRIBERS.map((s) => s.name));
+  return { store, delivery: new Delivery({ ...deliveryOptions, store, cursors, cursorFlushMs: config.CURSOR_FLUSH_MS }) };
 }
 
 // A damaged log, an unwritable DATA_DIR or an unreachable JetStream must stop the start with a clear message.

@@ -3,7 +3,7 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { Subscriber } from './config.js';
 import { deliveriesCounter } from './delivery.js';
-import type { JetStreamStore } from './jetstream-store.js';
+import { storedEvent, type JetStreamStore } from './jetstream-store.js';
 import { SubscriberEndpoint, subscriberLagGauge } from './subscriber-endpoint.js';
 
 export interface JetStreamDeliveryOptions {
@@ -39,7 +39,7 @@ export class JetStreamDelivery {
   constructor(private readonly options: JetStreamDeliveryOptions) {
     const { metrics, subscribers, logger, timeoutMs, retryMaxDelayMs, secret, store } = options;
     const deliveries = deliveriesCounter(metrics);
-    this.endpoints = subscribers.map((subscriber) => new SubscriberEndpoint(subscriber, { logger, deliveries, timeoutMs, retryMaxDelayMs, secret }));
+    this.endpoints = subscribers.map((subscriber) => new SubscriberEndpoint(subscriber, { logger, deliveries, timeoutMs, retryMaxDelayMs, secret, logId: store.logId }));
     subscriberLagGauge(metrics, subscribers, async (name) => {
       const info = await store.jsm.consumers.info(store.stream, durableName(name)).catch(() => undefined);
       return info && info.num_pending + info.num_ack_pending;
@@ -77,7 +77,6 @@ export class JetStreamDelivery {
    * batch is retried as it is (order kept), telling JetStream it is still being worked on.
    */
   private async deliverForever(endpoint: SubscriberEndpoint): Promise<void> {
-    const { store } = this.options;
     const signal = this.stopping.signal;
     const buffer: JsMsg[] = [];
     let lastDelivered = 0;
@@ -98,14 +97,12 @@ export class JetStreamDelivery {
       if (messages.length === 0) continue;
       // The rest of the buffer waits behind this batch: keep JetStream from handing it out again meanwhile.
       for (const waiting of buffer) waiting.working();
-      const events = messages.map((message) => {
-        const { id, type, data } = message.json<{ id: string; type: string; data: unknown }>();
-        return JSON.stringify({ id, seq: message.seq, type, data });
-      });
-      const first = messages[0]!;
+      const events = messages.map((message) => storedEvent(message.seq, message.string()));
+      const jsons = events.map((event) => event.json);
+      const first = events[0]!;
       for (let delivered = false; !delivered && !signal.aborted; ) {
         try {
-          await endpoint.send(events, { seq: first.seq, id: store.index.idOf(first.seq) || String(first.seq) });
+          await endpoint.send(jsons, { seq: first.seq, id: first.id });
           // AckPolicy.All: acknowledging the last acknowledges the whole batch.
           messages.at(-1)!.ack();
           lastDelivered = messages.at(-1)!.seq;

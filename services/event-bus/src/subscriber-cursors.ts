@@ -1,33 +1,22 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { writeFileAtomic } from '@blog/common';
+import { inTransaction, type DatabaseSync, type StatementSync } from '@blog/common';
 
 /**
- * How far each subscriber has acknowledged, saved to `cursors.json` a few times a second rather than
- * on every ack: after a crash a subscriber may be sent a few events again, which it ignores.
+ * How far each subscriber has acknowledged, kept in the `cursors` table of the bus's database and
+ * saved a few times a second rather than on every ack: after a crash a subscriber may be sent a
+ * few events again, which it ignores. The table belongs to the event log's schema.
  */
 export class SubscriberCursors {
-  private dirty = false;
-  private saving: Promise<void> = Promise.resolve();
+  private readonly cursors: Map<string, number>;
+  private readonly moved = new Set<string>();
+  private readonly upsert: StatementSync;
 
-  private constructor(
-    private readonly filePath: string,
-    private readonly cursors: Map<string, number>,
-  ) {}
-
-  static async open(dataDir: string, names: readonly string[]): Promise<SubscriberCursors> {
-    const filePath = path.join(dataDir, 'cursors.json');
-    let saved: Record<string, unknown> = {};
-    try {
-      saved = JSON.parse(await readFile(filePath, 'utf8')) as Record<string, unknown>;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    const cursors = new Map(names.map((name) => {
-      const value = saved[name];
-      return [name, typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0];
-    }));
-    return new SubscriberCursors(filePath, cursors);
+  constructor(
+    private readonly db: DatabaseSync,
+    names: readonly string[],
+  ) {
+    const select = db.prepare('SELECT seq FROM cursors WHERE subscriber = ?');
+    this.upsert = db.prepare('INSERT INTO cursors (subscriber, seq) VALUES (?, ?) ON CONFLICT (subscriber) DO UPDATE SET seq = excluded.seq');
+    this.cursors = new Map(names.map((name) => [name, (select.get(name) as { seq: number } | undefined)?.seq ?? 0]));
   }
 
   get(name: string): number {
@@ -37,17 +26,20 @@ export class SubscriberCursors {
   advance(name: string, seq: number): void {
     if (seq > this.get(name)) {
       this.cursors.set(name, seq);
-      this.dirty = true;
+      this.moved.add(name);
     }
   }
 
-  /** Saves if anything moved since the last save; saves never overlap. */
+  /** Saves the cursors that moved since the last save, in one transaction. */
   save(): Promise<void> {
-    this.saving = this.saving.then(async () => {
-      if (!this.dirty) return;
-      this.dirty = false;
-      await writeFileAtomic(this.filePath, JSON.stringify(Object.fromEntries(this.cursors)));
+    return new Promise((resolve) => {
+      if (this.moved.size > 0 && this.db.isOpen) {
+        inTransaction(this.db, () => {
+          for (const name of this.moved) this.upsert.run(name, this.get(name));
+        });
+        this.moved.clear();
+      }
+      resolve();
     });
-    return this.saving;
   }
 }

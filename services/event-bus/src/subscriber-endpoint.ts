@@ -1,4 +1,4 @@
-import { backoffMs, DeliveryAck, Gauge, signRequest, sleep, type Counter, type Logger, type Registry } from '@blog/common';
+import { backoffMs, DeliveryAck, Gauge, logIdHeader, signRequest, sleep, type Counter, type Logger, type Registry } from '@blog/common';
 import { Agent, request } from 'undici';
 import type { Subscriber } from './config.js';
 
@@ -10,6 +10,8 @@ export interface EndpointOptions {
   retryMaxDelayMs: number;
   /** EVENT_BUS_SECRET: every delivery is signed for its subscriber; unset sends them unsigned. */
   secret?: string | undefined;
+  /** The log the events come from, sent with every delivery (`logIdHeader`). */
+  logId?: string | undefined;
 }
 
 /**
@@ -38,6 +40,7 @@ export class SubscriberEndpoint {
     const body = this.maxBatch === 1 && events.length === 1 ? events[0]! : `[${events.join(',')}]`;
     const url = new URL(subscriber.url);
     const headers: Record<string, string> = { 'content-type': 'application/json', 'x-request-id': first.id, 'x-event-seq': String(first.seq) };
+    if (options.logId) headers[logIdHeader] = options.logId;
     if (options.secret) Object.assign(headers, signRequest(options.secret, { method: 'POST', target: `${url.pathname}${url.search}`, audience: subscriber.name, body }));
     const response = await request(url, { method: 'POST', headers, body, dispatcher: this.dispatcher, signal: AbortSignal.timeout(options.timeoutMs) });
     const text = await response.body.text();

@@ -1,19 +1,20 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger, createMetricsRegistry, type EventEnvelope } from '@blog/common';
+import { createLogger, createMetricsRegistry, logIdHeader, type EventEnvelope } from '@blog/common';
 import { makeTempDir, waitFor } from '@blog/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Delivery } from '../src/delivery.js';
 import { EventLog } from '../src/event-log.js';
-import { SubscriberCursors } from '../src/subscriber-cursors.js';
 
 const logger = createLogger('delivery-test', 'silent');
 
 /** A real HTTP subscriber whose behaviour a test sets per request. */
 async function startSubscriber(behave: (event: EventEnvelope, attempt: number) => { status: number; delayMs?: number; body?: unknown } = () => ({ status: 200 })) {
   const received: EventEnvelope[] = [];
+  const logIds: unknown[] = [];
   let attempts = 0;
   const server = http.createServer((req, res) => {
+    logIds.push(req.headers[logIdHeader]);
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
@@ -31,6 +32,7 @@ async function startSubscriber(behave: (event: EventEnvelope, attempt: number) =
   return {
     url,
     received,
+    logIds,
     attempts: () => attempts,
     close: () => {
       server.closeAllConnections();
@@ -54,10 +56,10 @@ describe('Delivery', () => {
     await dir.remove();
   });
 
-  async function startDelivery(subscribers: Array<{ name: string; url: string }>, options: { timeoutMs?: number } = {}) {
-    const cursors = await SubscriberCursors.open(dir.path, subscribers.map((s) => s.name));
+  function startDelivery(subscribers: Array<{ name: string; url: string }>, options: { timeoutMs?: number } = {}) {
+    const cursors = log.cursors(subscribers.map((s) => s.name));
     const delivery = new Delivery({
-      index: log.index,
+      store: log,
       cursors,
       subscribers,
       logger,
@@ -77,7 +79,7 @@ describe('Delivery', () => {
     const a = await startSubscriber();
     const b = await startSubscriber();
     running.push({ stop: a.close }, { stop: b.close });
-    await startDelivery([{ name: 'a', url: a.url }, { name: 'b', url: b.url }]);
+    startDelivery([{ name: 'a', url: a.url }, { name: 'b', url: b.url }]);
 
     for (let n = 1; n <= 20; n += 1) await publish(n);
 
@@ -86,10 +88,21 @@ describe('Delivery', () => {
     expect(b.received.map((e) => e.data)).toEqual(Array.from({ length: 20 }, (_, i) => ({ id: `p${i + 1}`, title: `post ${i + 1}` })));
   });
 
+  it('when events are delivered, then every request names the log they come from (x-log-id)', async () => {
+    const subscriber = await startSubscriber();
+    running.push({ stop: subscriber.close });
+    startDelivery([{ name: 's', url: subscriber.url }]);
+
+    for (let n = 1; n <= 3; n += 1) await publish(n);
+
+    await waitFor(() => (subscriber.received.length === 3 ? true : undefined), { what: 'three deliveries' });
+    expect(subscriber.logIds).toEqual([log.logId, log.logId, log.logId]);
+  });
+
   it('when a subscriber fails, then it is retried until it succeeds, without losing order', async () => {
     const flaky = await startSubscriber((_event, attempt) => ({ status: attempt <= 3 ? 500 : 200 }));
     running.push({ stop: flaky.close });
-    await startDelivery([{ name: 'flaky', url: flaky.url }]);
+    startDelivery([{ name: 'flaky', url: flaky.url }]);
 
     for (let n = 1; n <= 3; n += 1) await publish(n);
 
@@ -102,7 +115,7 @@ describe('Delivery', () => {
     const slow = await startSubscriber(() => ({ status: 200, delayMs: 1_000 }));
     const healthy = await startSubscriber();
     running.push({ stop: slow.close }, { stop: healthy.close });
-    await startDelivery([
+    startDelivery([
       { name: 'slow', url: slow.url },
       { name: 'down', url: 'http://127.0.0.1:9/events' },
       { name: 'healthy', url: healthy.url },
@@ -131,7 +144,7 @@ describe('Delivery', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     running.push({ stop: () => (server.closeAllConnections(), new Promise((resolve) => server.close(resolve))) });
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    await startDelivery([
+    startDelivery([
       { name: 'slow-1', url: `${origin}/slow-1` },
       { name: 'slow-2', url: `${origin}/slow-2` },
       { name: 'fast', url: `${origin}/fast` },
@@ -144,7 +157,7 @@ describe('Delivery', () => {
   it('when a subscriber does not answer in time, then the delivery times out and is retried', async () => {
     const hanging = await startSubscriber((_event, attempt) => ({ status: 200, delayMs: attempt === 1 ? 3_000 : 0 }));
     running.push({ stop: hanging.close });
-    await startDelivery([{ name: 'hanging', url: hanging.url }], { timeoutMs: 200 });
+    startDelivery([{ name: 'hanging', url: hanging.url }], { timeoutMs: 200 });
 
     await publish(1);
 
@@ -154,14 +167,14 @@ describe('Delivery', () => {
   it('when the bus restarts, then each subscriber resumes from its saved cursor', async () => {
     const subscriber = await startSubscriber();
     running.push({ stop: subscriber.close });
-    const first = await startDelivery([{ name: 's', url: subscriber.url }]);
+    const first = startDelivery([{ name: 's', url: subscriber.url }]);
     for (let n = 1; n <= 5; n += 1) await publish(n);
     await waitFor(() => (subscriber.received.length === 5 ? true : undefined));
     await first.delivery.stop();
     running.splice(running.indexOf(first.delivery), 1);
 
     for (let n = 6; n <= 8; n += 1) await publish(n);
-    await startDelivery([{ name: 's', url: subscriber.url }]);
+    startDelivery([{ name: 's', url: subscriber.url }]);
 
     await waitFor(() => (subscriber.received.length === 8 ? true : undefined), { what: 'events 6-8' });
     expect(subscriber.received.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
@@ -172,7 +185,7 @@ describe('Delivery', () => {
     const caughtUp = await startSubscriber(() => ({ status: 200, body: { status: 'duplicate', lastSeq: 10 } }));
     running.push({ stop: caughtUp.close });
 
-    const { cursors } = await startDelivery([{ name: 'caught-up', url: caughtUp.url }]);
+    const { cursors } = startDelivery([{ name: 'caught-up', url: caughtUp.url }]);
 
     await waitFor(() => (cursors.get('caught-up') === 10 ? true : undefined), { what: 'the cursor to jump to 10' });
     expect(caughtUp.received.map((e) => e.seq)).toEqual([1]);

@@ -1,12 +1,13 @@
-import { createServiceApp, CreatePostBody, parseBody, receiveEvents, type EventServiceDeps } from '@blog/common';
+import { createServiceApp, CreatePostBody, parseBody, receiveEvents, sendJsonObject, type EventServiceDeps } from '@blog/common';
 import type { Express } from 'express';
 import { postCreated, type PostsState } from './domain/posts.js';
 
 export function createPostsApp(deps: EventServiceDeps<PostsState>): Express {
   const { logger, metrics, lifecycle, bus, projection } = deps;
   return createServiceApp({ logger, metrics, lifecycle }, (app) => {
-    app.get('/posts', (_req, res) => {
-      res.json(Object.fromEntries(projection.state.posts));
+    // The classic whole map, streamed from the database: its size never sits in memory.
+    app.get('/posts', async (_req, res) => {
+      await sendJsonObject(res, projection.state.pages(), (post) => post.id);
     });
 
     // 201 means the event is durably in the log. 503 means the bus could not confirm it: usually

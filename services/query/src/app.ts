@@ -1,30 +1,41 @@
 import { crc32 } from 'node:zlib';
-import { createServiceApp, livePath, receiveEvents, type EventServiceDeps } from '@blog/common';
+import { createServiceApp, livePath, PostsPageQuery, receiveEvents, sendJsonObject, type EventServiceDeps } from '@blog/common';
 import type { Express } from 'express';
 import type { QueryView } from './domain/query-view.js';
 import { createLiveStream } from './live-stream.js';
 
+/** A whole-map answer up to this size is kept and sent again until the view changes; a larger one is streamed every time. */
+const CACHED_VIEW_MAX_BYTES = 2 * 1024 * 1024;
+
 export function createQueryApp(deps: EventServiceDeps<QueryView>): Express {
   const { logger, metrics, lifecycle, projection } = deps;
-  // The view only changes with a new event, so its JSON (as bytes, with its ETag) is built once per
-  // change, not per request: with thousands of posts, encoding and hashing it was most of the cost
-  // of a GET /posts.
-  let cached = { seq: -1, body: Buffer.from('{}'), etag: '' };
-  const currentView = () => {
-    if (cached.seq !== projection.lastSeq) {
-      const body = Buffer.from(JSON.stringify(Object.fromEntries(projection.state.posts)));
-      cached = { seq: projection.lastSeq, body, etag: `"${projection.lastSeq}-${crc32(body).toString(16)}"` };
-    }
-    return cached;
-  };
+  // The view only changes with a new event: its position in the log is its version.
+  const versionOfView = () => `"${projection.lastSeq}-${crc32(projection.logId ?? '').toString(16)}"`;
+  let cached: { etag: string; body: Buffer } | undefined;
 
   return createServiceApp({ logger, metrics, lifecycle }, (app) => {
-    app.get('/posts', (_req, res) => {
-      const { body, etag } = currentView();
-      // With the ETag set, Express answers 304 to a matching If-None-Match instead of hashing again.
-      res.set('etag', etag).type('application/json').send(body);
+    app.get('/posts', async (req, res) => {
+      // The paged form (newest first) when asked for; the classic whole map otherwise.
+      if (req.query.limit !== undefined || req.query.before !== undefined) {
+        const { limit, before } = PostsPageQuery.parse(req.query);
+        res.json(projection.state.page(limit, before === undefined ? undefined : Number(before)));
+        return;
+      }
+      const etag = versionOfView();
+      res.set('etag', etag);
+      if (req.fresh) {
+        res.status(304).end();
+        return;
+      }
+      if (cached?.etag === etag) {
+        res.type('application/json').send(cached.body);
+        return;
+      }
+      const body = await sendJsonObject(res, projection.state.pages(), (post) => post.id, { keepUpToBytes: CACHED_VIEW_MAX_BYTES });
+      // Kept only if nothing changed while it was being sent.
+      if (body && versionOfView() === etag) cached = { etag, body };
     });
 
-    app.get(livePath, createLiveStream(projection, lifecycle, () => currentView().body));
+    app.get(livePath, createLiveStream(projection, lifecycle));
   }, receiveEvents(deps));
 }

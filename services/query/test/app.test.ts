@@ -46,6 +46,75 @@ describe('query API', () => {
     expect(changed.body['q-etag']).toEqual({ id: 'q-etag', title: 'Changes the view', comments: [] });
   });
 
+  describe('GET /posts?limit=N&before=CURSOR', () => {
+    const deliverPosts = async (ids: string[]) => {
+      const stored = await deps.bus.publishAll(ids.map((id) => ({ type: 'PostCreated' as const, data: { id, title: `title ${id}` } })));
+      expect((await request(app).post('/events').send(stored)).status).toBe(200);
+    };
+
+    it('when pages are followed by their cursors, then every post comes once, newest first, in the classic item shape', async () => {
+      const ids = Array.from({ length: 7 }, (_, at) => `pg-${at}`);
+      await deliverPosts(ids);
+      const comment = await deps.bus.publish({ type: 'CommentCreated', data: { id: 'pg-c', postId: 'pg-3', content: 'on page two', status: 'pending' } });
+      await request(app).post('/events').send(comment);
+
+      const seen: Array<{ id: string; title: string; comments: unknown[] }> = [];
+      let cursor: string | null = null;
+      do {
+        const response = await request(app).get(`/posts?limit=3${cursor ? `&before=${cursor}` : ''}`);
+        expect(response.status).toBe(200);
+        expect(response.body.posts.length).toBeLessThanOrEqual(3);
+        seen.push(...response.body.posts);
+        cursor = response.body.nextCursor;
+      } while (cursor !== null);
+
+      const classic = (await request(app).get('/posts')).body as Record<string, unknown>;
+      expect(seen.map((post) => post.id)).toEqual(Object.keys(classic).reverse());
+      expect(seen.find((post) => post.id === 'pg-3')).toEqual({ id: 'pg-3', title: 'title pg-3', comments: [{ id: 'pg-c', content: 'on page two', status: 'pending' }] });
+      for (const post of seen) expect(post).toEqual(classic[post.id]);
+    });
+
+    it('when only a limit is given, then it is the newest posts', async () => {
+      await deliverPosts(['pg-newest']);
+
+      const response = await request(app).get('/posts?limit=1');
+
+      expect(response.body).toEqual({ posts: [{ id: 'pg-newest', title: 'title pg-newest', comments: [] }], nextCursor: expect.stringMatching(/^\d+$/) });
+    });
+
+    it.each([
+      ['limit=0'],
+      ['limit=101'],
+      ['limit=abc'],
+      ['limit=2.5'],
+      ['limit=5&before=abc'],
+      ['limit=5&before=-3'],
+      ['limit=5&before=0'],
+      ['before=1e9'],
+      ['limit=5&before=99999999999999999999'],
+      ['limit=5&limit=6'],
+    ])('when the query is %s, then 400 invalid_request', async (query) => {
+      const response = await request(app).get(`/posts?${query}`);
+
+      expect(response.status).toBe(400);
+      expect(response.body).toMatchObject({ error: { code: 'invalid_request', message: expect.any(String) } });
+    });
+  });
+
+  it('when there are more posts than one page of the database, then the classic map is streamed whole, in the order they were created', async () => {
+    const before = Object.keys((await request(app).get('/posts')).body as object);
+    const ids = Array.from({ length: 1_234 }, (_, at) => `many-${at}`);
+    for (let from = 0; from < ids.length; from += batchLimits.maxEvents) {
+      const stored = await deps.bus.publishAll(ids.slice(from, from + batchLimits.maxEvents).map((id) => ({ type: 'PostCreated' as const, data: { id, title: id } })));
+      await request(app).post('/events').send(stored);
+    }
+
+    const response = await request(app).get('/posts');
+
+    expect(Object.keys(response.body as object)).toEqual([...before, ...ids]);
+    expect(response.body['many-1000']).toEqual({ id: 'many-1000', title: 'many-1000', comments: [] });
+  });
+
   it('when a delivery skips ahead, then the missing events are pulled from the bus first', async () => {
     await deps.bus.publish({ type: 'PostCreated', data: { id: 'q-gap', title: 'Missed' } });
     const later = await deps.bus.publish({ type: 'CommentCreated', data: { id: 'q-gap-c', postId: 'q-gap', content: 'after the gap', status: 'pending' } });

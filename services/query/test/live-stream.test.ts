@@ -45,7 +45,7 @@ describe('GET /posts/stream', () => {
     await service.close();
   });
 
-  it('when a client connects, then it gets the whole view, then each changed post as it changes', async () => {
+  it('when a client connects, then it gets the newest page, then each changed post as it changes, with its cursor', async () => {
     const { deps } = service;
     const before = await deps.bus.publish({ type: 'PostCreated', data: { id: 'live-1', title: 'Before connecting' } });
     await request(service.app).post('/events').send(before);
@@ -60,8 +60,33 @@ describe('GET /posts/stream', () => {
     controller.abort();
 
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    expect(snapshot).toEqual({ event: 'snapshot', id: String(before.seq), data: { 'live-1': { id: 'live-1', title: 'Before connecting', comments: [] } } });
-    expect(update).toEqual({ event: 'post', id: String(comment.seq), data: { id: 'live-1', title: 'Before connecting', comments: [{ id: 'live-c1', content: 'hi', status: 'pending' }] } });
+    expect(snapshot).toEqual({ event: 'snapshot', id: String(before.seq), data: { posts: [{ id: 'live-1', title: 'Before connecting', comments: [] }], nextCursor: null } });
+    expect(update).toEqual({
+      event: 'post',
+      id: String(comment.seq),
+      data: { id: 'live-1', title: 'Before connecting', comments: [{ id: 'live-c1', content: 'hi', status: 'pending' }], cursor: String(before.seq) },
+    });
+  });
+
+  it('when a client asks for a page size, then the snapshot is that many newest posts with the cursor of the rest', async () => {
+    const { deps } = service;
+    for (const id of ['live-2', 'live-3', 'live-4']) await request(service.app).post('/events').send(await deps.bus.publish({ type: 'PostCreated', data: { id, title: id } }));
+    const controller = new AbortController();
+    const response = await fetch(`${url}/posts/stream?limit=2`, { signal: controller.signal });
+
+    const snapshot = (await eventReader(response.body!)()) as { data: { posts: Array<{ id: string }>; nextCursor: string } };
+    controller.abort();
+
+    expect(snapshot.data.posts.map((post) => post.id)).toEqual(['live-4', 'live-3']);
+    const rest = await request(service.app).get(`/posts?limit=100&before=${snapshot.data.nextCursor}`);
+    expect(rest.body.posts.map((post: { id: string }) => post.id)).toEqual(['live-2', 'live-1']);
+  });
+
+  it('when the page size is not a number from 1 to 100, then 400 before any stream starts', async () => {
+    const response = await request(service.app).get('/posts/stream?limit=0');
+
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe('invalid_request');
   });
 
   it('when the service starts stopping, then open streams end so shutdown is not held up', async () => {

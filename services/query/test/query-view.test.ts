@@ -1,6 +1,7 @@
 import type { CommentStatus, EventEnvelope } from '@blog/common';
 import { describe, expect, it } from 'vitest';
-import { applyToQueryView, createQueryView, queryProjection } from '../src/domain/query-view.js';
+import { openInMemory } from '@blog/testing';
+import { applyToQueryView, queryProjection } from '../src/domain/query-view.js';
 
 let seq = 0;
 const envelope = (event: Omit<EventEnvelope, 'id' | 'seq'>) => ({ ...event, id: `e${++seq}`, seq }) as EventEnvelope;
@@ -11,9 +12,9 @@ const commentModerated = (id: string, postId: string, status: 'approved' | 'reje
   envelope({ type: 'CommentModerated', data: { id, postId, content, status } });
 
 const viewOf = (events: EventEnvelope[]) => {
-  const view = createQueryView();
+  const view = openInMemory(queryProjection);
   for (const event of events) applyToQueryView(view, event);
-  return Object.fromEntries(view.posts);
+  return Object.fromEntries([...view.pages()].flat().map((post) => [post.id, post]));
 };
 
 describe('applyToQueryView', () => {
@@ -57,17 +58,32 @@ describe('applyToQueryView', () => {
     expect(viewOf([postCreated('p1', 'original'), postCreated('p1', 'impostor')]).p1!.title).toBe('original');
   });
 
-  it('when snapshotted and restored, then further events apply the same way', () => {
-    const view = createQueryView();
-    for (const event of [postCreated('p1'), commentCreated('c1', 'p1'), commentCreated('c2', 'p-later')]) applyToQueryView(view, event);
+  it('when pages are asked for, then they go newest first, each post once, with the cursor of the next page', () => {
+    const view = openInMemory(queryProjection);
+    const posts = ['a', 'b', 'c', 'd', 'e'].map((id) => postCreated(`page-${id}`));
+    for (const event of posts) applyToQueryView(view, event);
+    applyToQueryView(view, commentCreated('page-c1', 'page-b'));
 
-    const restored = queryProjection.fromSnapshot(JSON.parse(JSON.stringify(queryProjection.toSnapshot(view))));
-    for (const target of [view, restored]) {
-      applyToQueryView(target, commentUpdated('c1', 'p1', 'approved'));
-      applyToQueryView(target, postCreated('p-later'));
-    }
+    const first = view.page(2);
+    const second = view.page(2, Number(first.nextCursor));
+    const last = view.page(2, Number(second.nextCursor));
 
-    expect(Object.fromEntries(restored.posts)).toEqual(Object.fromEntries(view.posts));
-    expect(restored.posts.get('p-later')!.comments).toHaveLength(1);
+    expect(first.posts.map((post) => post.id)).toEqual(['page-e', 'page-d']);
+    expect(second.posts.map((post) => post.id)).toEqual(['page-c', 'page-b']);
+    expect(second.posts[1]!.comments).toEqual([{ id: 'page-c1', content: 'content of page-c1', status: 'pending' }]);
+    expect(last).toEqual({ posts: [expect.objectContaining({ id: 'page-a' })], nextCursor: null });
+  });
+
+  it('when a post changes, then its live form has its comments and a cursor that sorts it among the pages', () => {
+    const view = openInMemory(queryProjection);
+    const older = postCreated('live-old');
+    const newer = postCreated('live-new');
+    for (const event of [older, newer, commentCreated('live-c', 'live-old')]) applyToQueryView(view, event);
+
+    const live = view.livePost('live-old')!;
+
+    expect(live).toEqual({ id: 'live-old', title: 'title of live-old', comments: [expect.objectContaining({ id: 'live-c' })], cursor: String(older.seq) });
+    expect(Number(view.livePost('live-new')!.cursor)).toBeGreaterThan(Number(live.cursor));
+    expect(view.livePost('unknown')).toBeUndefined();
   });
 });

@@ -1,4 +1,5 @@
 import { derivedEventId, type EventEnvelope, type ProjectionSpec, type PublishRequest } from '@blog/common';
+import { openVerdictsTable, type VerdictsTable } from '../verdicts-table.js';
 
 export type Verdict = 'approved' | 'rejected';
 
@@ -8,28 +9,30 @@ export function moderate(content: string, blockedWords: readonly string[]): Verd
   return blockedWords.some((word) => text.includes(word.toLowerCase())) ? 'rejected' : 'approved';
 }
 
-/** What moderation has decided so far; kept for the record and /metrics, never to decide again. */
-export interface ModerationState {
-  approved: number;
-  rejected: number;
-}
+/** Every verdict, by comment id: each comment is decided once, and what the log says stands. */
+export type ModerationState = VerdictsTable;
 
 export function createModerationProjection(blockedWords: readonly string[]): ProjectionSpec<ModerationState> {
-  const verdictFor = (event: EventEnvelope): PublishRequest[] => {
-    if (event.type !== 'CommentCreated') return [];
-    const { id, postId, content } = event.data;
-    // The id comes from the comment's event, so a redelivery cannot produce a second verdict.
-    return [{ id: derivedEventId(event.id, 'comment-moderated'), type: 'CommentModerated', data: { id, postId, content, status: moderate(content, blockedWords) } }];
-  };
   return {
-    initialState: () => ({ approved: 0, rejected: 0 }),
-    react: (_state, event) => verdictFor(event),
-    apply: (state, event) => {
-      if (event.type !== 'CommentCreated') return false;
-      state[moderate(event.data.content, blockedWords)] += 1;
-      return true;
+    open: openVerdictsTable,
+    // The id comes from the comment's event, so a redelivery cannot produce a second verdict.
+    react: (verdicts, event): PublishRequest[] => {
+      if (event.type !== 'CommentCreated' || verdicts.get(event.data.id) !== undefined) return [];
+      const { id, postId, content } = event.data;
+      return [{ id: derivedEventId(event.id, 'comment-moderated'), type: 'CommentModerated', data: { id, postId, content, status: moderate(content, blockedWords) } }];
     },
-    toSnapshot: (state) => state,
-    fromSnapshot: (snapshot) => ({ ...(snapshot as ModerationState) }),
+    apply: (verdicts, event: EventEnvelope) => {
+      if (event.type === 'CommentCreated') {
+        if (verdicts.get(event.data.id) !== undefined) return false;
+        verdicts.set(event.data.id, moderate(event.data.content, blockedWords));
+        return true;
+      }
+      // The verdict in the log is the one everybody saw: it wins over what the rules say today.
+      if (event.type === 'CommentModerated' && verdicts.get(event.data.id) !== event.data.status) {
+        verdicts.set(event.data.id, event.data.status);
+        return true;
+      }
+      return false;
+    },
   };
 }
