@@ -2,9 +2,11 @@
  * The numbers side of the benchmark: percentiles, memory readings, machine info, and the
  * markdown/JSON report. No I/O against the services here.
  */
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 export interface Summary {
   count: number;
@@ -41,6 +43,116 @@ export function peakMemoryMb(pid: number | undefined): number | undefined {
     return match ? Number(match[1]) / 1024 : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Peak VmRSS per process over one phase; `maxGapMs` says how evenly the samples came. */
+export interface PhaseMemory {
+  peakMb: Map<string, number>;
+  /** Each process's first reading in the phase: what it brought along from before. */
+  firstMb: Map<string, number>;
+  samples: number;
+  maxGapMs: number;
+}
+
+/** The sampling loop, in a worker thread of its own (plain JavaScript: it is evaluated, not imported). */
+const samplerSource = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { readFileSync } = require('node:fs');
+let processes = [];
+const peaks = new Map();
+const firsts = new Map();
+let samples = 0;
+let maxGapMs = 0;
+let lastAt = performance.now();
+function sample() {
+  const now = performance.now();
+  maxGapMs = Math.max(maxGapMs, now - lastAt);
+  lastAt = now;
+  samples += 1;
+  for (const { name, pid } of processes) {
+    try {
+      const match = /^VmRSS:\\s+(\\d+)\\s+kB$/m.exec(readFileSync('/proc/' + pid + '/status', 'utf8'));
+      if (!match) continue;
+      const mb = Number(match[1]) / 1024;
+      peaks.set(name, Math.max(peaks.get(name) ?? 0, mb));
+      if (!firsts.has(name)) firsts.set(name, mb);
+    } catch {
+      // exited meanwhile
+    }
+  }
+}
+const timer = setInterval(sample, workerData.intervalMs);
+parentPort.postMessage({ type: 'sampling' });
+parentPort.on('message', (message) => {
+  if (message.type === 'processes') {
+    processes = message.processes;
+    sample();
+    return;
+  }
+  clearInterval(timer);
+  sample();
+  parentPort.postMessage({ type: 'stopped', peakMb: [...peaks], firstMb: [...firsts], samples, maxGapMs });
+});
+`;
+
+/**
+ * Samples the VmRSS of some processes every `intervalMs` until stopped. VmHWM would be simpler but
+ * is the peak of the process's whole life, so it cannot tell one phase from the one before it. The
+ * samples are taken in a worker thread: the bench's own event loop is busy during the very phases
+ * measured (a load generator, a large response), and a late sample can miss a peak. `processes` is
+ * asked again every interval: a process restarted meanwhile is followed by its new pid.
+ */
+export class RssSampler {
+  private readonly worker: Worker;
+  private readonly processes: () => ReadonlyArray<{ name: string; pid: number | undefined }>;
+  private readonly refreshTimer: NodeJS.Timeout;
+  private watched = '';
+
+  private constructor(processes: () => ReadonlyArray<{ name: string; pid: number | undefined }>, intervalMs: number) {
+    this.processes = processes;
+    this.worker = new Worker(samplerSource, { eval: true, workerData: { intervalMs } });
+    // A phase that throws before stop() must not keep the bench alive.
+    this.worker.unref();
+    this.refresh();
+    this.refreshTimer = setInterval(() => this.refresh(), intervalMs);
+    this.refreshTimer.unref();
+  }
+
+  /** Resolves once the worker samples: its thread takes a moment to boot, and the phase must not start before. */
+  static async start(processes: () => ReadonlyArray<{ name: string; pid: number | undefined }>, intervalMs = 50): Promise<RssSampler> {
+    const sampler = new RssSampler(processes, intervalMs);
+    try {
+      await once(sampler.worker, 'message', { signal: AbortSignal.timeout(10_000) });
+    } catch (error) {
+      clearInterval(sampler.refreshTimer);
+      await sampler.worker.terminate();
+      throw new Error('the memory sampler did not start', { cause: error });
+    }
+    return sampler;
+  }
+
+  /** Takes a last sample, stops, and returns the peaks. */
+  async stop(): Promise<PhaseMemory> {
+    clearInterval(this.refreshTimer);
+    this.refresh();
+    try {
+      const reply = once(this.worker, 'message', { signal: AbortSignal.timeout(5_000) });
+      this.worker.postMessage({ type: 'stop' });
+      const [result] = (await reply) as [{ type: 'stopped'; peakMb: Array<[string, number]>; firstMb: Array<[string, number]>; samples: number; maxGapMs: number }];
+      return { peakMb: new Map(result.peakMb), firstMb: new Map(result.firstMb), samples: result.samples, maxGapMs: result.maxGapMs };
+    } finally {
+      await this.worker.terminate();
+    }
+  }
+
+  /** Tells the worker which pids to read, when that changed. */
+  private refresh(): void {
+    const list = this.processes().filter((p) => p.pid !== undefined);
+    const watched = JSON.stringify(list);
+    if (watched === this.watched) return;
+    this.watched = watched;
+    this.worker.postMessage({ type: 'processes', processes: list });
   }
 }
 
@@ -145,12 +257,12 @@ export function formatNumber(value: number | undefined, unit: string): string {
 function formatTarget(target: Target | undefined, unit: string): string {
   if (target === undefined) return '— (printed only)';
   const text = target.value.toLocaleString('en-US');
-  return `${target.kind === 'min' ? '≥' : '≤'} ${unit === '/s' ? `${text}/s` : `${text} ${unit}`}`;
+  return `${target.kind === 'min' ? '≥' : '≤'} ${unit === '/s' ? `${text}/s` : unit === '' ? text : `${text} ${unit}`}`;
 }
 
 const verdict = (ok: boolean | undefined) => (ok === undefined ? '—' : ok ? 'pass' : '**MISS**');
 
-/** Rows in figure order (1, 2, ... 7), keeping the order within a figure. */
+/** Rows in figure order (1, 2, ... 8), keeping the order within a figure. */
 export const figureNumber = (r: Pick<Row, 'figure'>) => Number.parseInt(r.figure, 10) || 99;
 
 /** What a store's cell says when it has no reading: not run at all, failed, or not applicable. */
@@ -177,7 +289,7 @@ export function markdownTable(report: Pick<Report, 'rows' | 'runs' | 'errors'>):
 /** How one store's run was set up, and whether it ran. */
 export interface StoreRun {
   label: string;
-  /** The `StackTopology` figures 1–4 run on (figures 5–6 start their own processes, see the methods). */
+  /** The `StackTopology` figures 1–4 run on (figures 5, 6 and 8 start their own processes, see the methods). */
   topology: { eventStore: string; busReplicas: number; queryReplicas: number };
   ran: boolean;
   notRunReason?: string;
@@ -189,6 +301,8 @@ export interface StoreRun {
 
 export interface Report {
   date: string;
+  /** How the run was started, e.g. `pnpm bench --only history-scale`. */
+  command: string;
   machine: MachineInfo;
   runs: Record<Store, StoreRun>;
   /** How each figure is measured, one line per figure. */
@@ -212,7 +326,7 @@ export function renderMarkdown(report: Report): string {
   const lines = [
     '# Benchmark results',
     '',
-    `Run ${report.date} in ${report.totalSeconds.toFixed(0)} s with \`pnpm bench\`.`,
+    `Run ${report.date} in ${report.totalSeconds.toFixed(0)} s with \`${report.command}\`.`,
     '',
     `- Machine: ${machine.cpuCount} × ${machine.cpuModel}, ${machine.totalMemoryGb} GB RAM, ${machine.os}, kernel ${machine.kernel}, Node ${machine.node}`,
     `- Load average (1 min) when the run started: ${machine.loadAverage}${machine.loadAverage > machine.cpuCount / 2 ? ' — the machine was busy with other work, so these figures understate what the services can do (see the generator lag in figures 3–4)' : ''}`,

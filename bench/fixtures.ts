@@ -1,44 +1,37 @@
 /**
- * Fixtures for the big-log figures: an event bus log written straight to disk (so 100,000 events
- * take a second, not a benchmark of their own), and stub subscribers that count what they receive.
+ * Fixtures for the big-log figures: the events that fill a bus's log (published through the bus
+ * itself, as the services would), and stub subscribers that count what they receive.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { encodeRecord, type BlogEvent } from '@blog/common';
-
-/** Writes `<dataDir>/events.log` as the bus stores it: `<crc32> <envelope json>\n`, seq 1..N. */
-export async function writeEventLog(dataDir: string, events: Iterable<BlogEvent>): Promise<number> {
-  const lines: string[] = [];
-  for (const event of events) lines.push(encodeRecord(JSON.stringify({ id: randomUUID(), seq: lines.length + 1, type: event.type, data: event.data })));
-  await mkdir(dataDir, { recursive: true });
-  await writeFile(path.join(dataDir, 'events.log'), lines.join(''));
-  return lines.length;
-}
+import { derivedEventId, type PublishRequest } from '@blog/common';
 
 /** `count` PostCreated events. */
-export function* postEvents(count: number): Generator<BlogEvent> {
+export function* postEvents(count: number): Generator<PublishRequest> {
   for (let i = 0; i < count; i += 1) yield { type: 'PostCreated', data: { id: randomUUID(), title: `Bench post ${i}` } };
 }
 
 /**
  * A realistic history of `posts` posts with one comment each, as the services would have written
  * it: PostCreated, CommentCreated (pending), CommentModerated (approved, or rejected when it says
- * "orange"), CommentUpdated (the same verdict, from comments). Four events per post.
+ * "orange"), CommentUpdated (the same verdict, from comments). Four events per post, in that order.
+ * Every event carries an id (a reaction the one moderation or comments derives from its cause), so
+ * the bus looks each one up as it would a retry, and the log could feed those services as well.
  */
-export function* blogHistory(posts: number): Generator<BlogEvent> {
+export function* blogHistory(posts: number): Generator<PublishRequest> {
   for (let i = 0; i < posts; i += 1) {
     const postId = randomUUID();
     const rejected = i % 10 === 0;
     const comment = { id: randomUUID(), postId, content: rejected ? `I like orange ${i}` : `Nice post ${i}` };
     const verdict = rejected ? 'rejected' : 'approved';
-    yield { type: 'PostCreated', data: { id: postId, title: `Bench post ${i}` } };
-    yield { type: 'CommentCreated', data: { ...comment, status: 'pending' } };
-    yield { type: 'CommentModerated', data: { ...comment, status: verdict } };
-    yield { type: 'CommentUpdated', data: { ...comment, status: verdict } };
+    const createdId = randomUUID();
+    const moderatedId = derivedEventId(createdId, 'comment-moderated');
+    yield { id: randomUUID(), type: 'PostCreated', data: { id: postId, title: `Bench post ${i}` } };
+    yield { id: createdId, type: 'CommentCreated', data: { ...comment, status: 'pending' } };
+    yield { id: moderatedId, type: 'CommentModerated', data: { ...comment, status: verdict } };
+    yield { id: derivedEventId(moderatedId, 'comment-updated'), type: 'CommentUpdated', data: { ...comment, status: verdict } };
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { LivePost, PostsPage } from '@blog/common';
 import autocannon from 'autocannon';
 import { summarize, type Summary } from './figures.ts';
 
@@ -136,20 +137,27 @@ export function postJson(agent: http.Agent, url: string, payload: unknown, timeo
   });
 }
 
-interface LivePost {
-  id: string;
-  comments: Array<{ id: string; status: string }>;
-}
+/** The first page of a connection's `snapshot`, as far as the watcher checks it. */
+const isPostsPage = (value: unknown): value is PostsPage => {
+  const page = value as Partial<PostsPage> | null;
+  return typeof page === 'object' && page !== null && Array.isArray(page.posts) && (page.nextCursor === null || typeof page.nextCursor === 'string');
+};
 
 /**
- * One connection to query's `GET /posts/stream`. Notes the first time each post id appears in a
- * `post` frame, and the first time each comment shows a final status (approved or rejected).
+ * One connection to query's `GET /posts/stream`. Notes the first time each post id appears (in the
+ * snapshot page or a `post` frame), and the first time each comment shows a final status (approved
+ * or rejected). A snapshot that is not a page fails `ready`: a stream the bench cannot read must not
+ * pass for one on which nothing showed up.
  */
 export class LiveStreamWatcher {
   readonly postSeenAt = new Map<string, number>();
   readonly commentSettledAt = new Map<string, { at: number; status: string }>();
   readonly ready: Promise<void>;
   frames = 0;
+  /** Posts in the snapshot page the connection started with. */
+  snapshotPosts = 0;
+  /** Why reading stopped, if a frame could not be read (everything after it then shows up as missing). */
+  failure: string | undefined;
   private request: http.ClientRequest | undefined;
 
   constructor(url: string) {
@@ -167,7 +175,17 @@ export class LiveStreamWatcher {
         while ((end = buffer.indexOf('\n\n')) !== -1) {
           const frame = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          if (this.onFrame(frame, at) === 'snapshot') {
+          let event: string | undefined;
+          try {
+            event = this.onFrame(frame, at);
+          } catch (error) {
+            this.failure = error instanceof Error ? error.message : String(error);
+            clearTimeout(timer);
+            reject(new Error(this.failure));
+            this.close();
+            return;
+          }
+          if (event === 'snapshot') {
             clearTimeout(timer);
             resolve();
           }
@@ -192,12 +210,21 @@ export class LiveStreamWatcher {
       else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
     }
     this.frames += 1;
-    if (event !== 'post') return event;
-    const post = JSON.parse(data.join('\n')) as LivePost;
+    if (event === 'snapshot') {
+      const page: unknown = JSON.parse(data.join('\n'));
+      if (!isPostsPage(page)) throw new Error(`the stream's snapshot is not a page ({posts, nextCursor}): ${data.join('\n').slice(0, 200)}`);
+      this.snapshotPosts = page.posts.length;
+      for (const post of page.posts) this.see(post, at);
+    } else if (event === 'post') {
+      this.see(JSON.parse(data.join('\n')) as LivePost, at);
+    }
+    return event;
+  }
+
+  private see(post: Pick<LivePost, 'id' | 'comments'>, at: number): void {
     if (!this.postSeenAt.has(post.id)) this.postSeenAt.set(post.id, at);
     for (const comment of post.comments) {
       if (comment.status !== 'pending' && !this.commentSettledAt.has(comment.id)) this.commentSettledAt.set(comment.id, { at, status: comment.status });
     }
-    return event;
   }
 }

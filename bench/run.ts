@@ -1,8 +1,13 @@
 /**
- * `pnpm bench`: measures the figures of the performance issue against the built services, each
+ * `pnpm bench`: measures the figures of the performance issues against the built services, each
  * running as its own process on 127.0.0.1, and writes bench/results/latest.{md,json}. Every figure
- * is measured twice: with the bus's log in its events.log file, and with it in a JetStream stream
- * (one nats-server per figure); without a nats-server the JetStream column says "not run".
+ * is measured twice: with the bus's log in its SQLite database (event-bus.db), and with it in a
+ * JetStream stream (one nats-server per figure); without a nats-server the JetStream column says
+ * "not run".
+ *
+ * `--only GROUP[,GROUP]` (or BENCH_ONLY) runs some figures only: main (1–4 and their memory),
+ * fan-out (5), query-restart (6), history-scale (8); such a run writes bench/results/partial.{md,json}
+ * and leaves latest.* alone. `--history-events N[,N]` (or BENCH_HISTORY_EVENTS) sets figure 8's sizes.
  *
  * A missed target is reported, not fatal (exit code 0); a figure that cannot be measured at all
  * is an error (exit code 1). Every process, JetStream server and temporary directory is removed on
@@ -10,36 +15,42 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { BlogEvent, PostsView } from '@blog/common';
+import { parseArgs } from 'node:util';
+import { headSeqHeader, type PostsPage, type PostsView, type PublishRequest } from '@blog/common';
 import {
   freePort,
   makeTempDir,
   NatsServer,
   natsServerAvailable,
   natsServerPath,
+  repoRoot,
   ServiceProcess,
   signedFetch,
   startStack,
   testBusSecret,
+  type ServiceName,
   type Stack,
   type StackTopology,
 } from '@blog/testing';
-import { blogHistory, postEvents, startStubSubscriber, writeEventLog } from './fixtures.ts';
+import { parseAllDocuments } from 'yaml';
+import { blogHistory, postEvents, startStubSubscriber } from './fixtures.ts';
 import {
   machineInfo,
   natsServerPid,
   peakMemoryMb,
   record,
   renderMarkdown,
+  RssSampler,
   storeLabels,
   stores,
   summarize,
+  type PhaseMemory,
   type Report,
   type Row,
   type Store,
@@ -62,12 +73,34 @@ const settings = {
   fanOutTimeoutMs: 40_000,
   restartPosts: 25_000, // x4 events each = 100,000
   catchUpTimeoutMs: 40_000,
-  /** JetStream figures 5-6: events per signed POST /events while filling the stream through a bus. */
+  /** Figures 5, 6 and 8: events per signed POST /events while filling a log through a bus (the bus's maximum). */
   publishBatch: 1_000,
-  /** ...and how long filling 100,000 events may take. */
-  fillTimeoutMs: 60_000,
-  /** A hard stop; the per-figure bounds above keep a slow run well inside it. */
-  wholeRunTimeoutMs: 300_000,
+  /** ...and how long filling 100,000 events may take in figures 5-6 (JetStream took 31 s on a busy machine). */
+  fillTimeoutMs: 100_000,
+  /** Figure 8: the history's sizes in events (four per post), smallest first; the larger are compared with the smallest. */
+  historyEvents: [100_000, 1_000_000],
+  /** Figure 8: the page size of the paged reads. */
+  historyPageLimit: 50,
+  /** Figure 8: how often VmRSS is sampled. */
+  rssSampleMs: 50,
+  /** Figure 8: how long the restarted bus is watched after it is ready, before a consumer starts. */
+  busSettleMs: 1_000,
+  /**
+   * Figure 8: filling, a bus start or a catch-up slower than this on average (events/s) is a failure,
+   * not a figure: it bounds those waits by the size of the history.
+   */
+  historyMinRate: 1_000,
+  /** Figure 8: a restart of query on its own state, or the whole map, may take this long at most. */
+  historyStepTimeoutMs: 60_000,
+  /**
+   * A hard stop, per group of figures run. Figures 1–4 took about 60 s on both stores, 5 and 6
+   * each 70–100 s now that their logs are filled through a bus. Figure 8 took 64–90 s at 100,000
+   * events on both stores with the machine busy (publishing at 6,000–14,000/s on the file log and
+   * 3,200–6,300/s on JetStream, query catching up at 14,000/s and 8,000–9,000/s): at most 0.9 ms
+   * per event. Its budget is 1.5 ms per event of every size plus two minutes: 1,770 s by default.
+   */
+  wholeRunTimeoutMs: { main: 150_000, 'fan-out': 180_000, 'query-restart': 180_000 },
+  historyBudgetMsPerEvent: 1.5,
 };
 
 const targets = {
@@ -78,7 +111,24 @@ const targets = {
   moderationP99: { kind: 'max', value: 20 },
   restartMs: { kind: 'max', value: 1_000 },
   peakMemoryMb: { kind: 'max', value: 80 },
+  // Figure 8 (history scale).
+  historyBusRssMb: { kind: 'max', value: 128 },
+  /** Above the same reading at the smallest size (100,000 events). */
+  historyBusRssGrowthMb: { kind: 'max', value: 20 },
+  /** At 1,000,000 events. */
+  historyBusRestartMs: { kind: 'max', value: 2_000 },
+  historyCatchUpRate: { kind: 'min', value: 20_000 },
+  historyQueryRssMb: { kind: 'max', value: 128 },
+  historyQueryRestartMs: { kind: 'max', value: 1_000 },
+  /** At 1,000,000 events. */
+  historyPageThroughput: { kind: 'min', value: 2_000 },
+  /** At 1,000,000 events. */
+  historyPageP99: { kind: 'max', value: 20 },
+  historyWholeMapRssMb: { kind: 'max', value: 160 },
 } as const;
+
+/** Figure 8's targets on the bus's restart and on paged reads are set at this size; smaller sizes print them only. */
+const historyTargetEvents = 1_000_000;
 
 /** Figures 1-4 run on these; one bus and one query process on both, so the columns compare like for like. */
 const topologies: Record<Store, StackTopology> = {
@@ -86,10 +136,12 @@ const topologies: Record<Store, StackTopology> = {
   jetstream: { eventStore: 'jetstream', busReplicas: 1, queryReplicas: 1 },
 };
 
+const consumerDurability =
+  'Each consumer commits every batch it applies (its state, its position in the log and the events it publishes in reaction) in one SQLite transaction in its state.db, WAL mode with synchronous=NORMAL: a killed process loses nothing, a power cut at most the last commits, which the bus sends again; there is no journal of its own.';
+
 const durability: Record<Store, string> = {
-  file: 'a 201 from posts or comments comes only after the bus has fdatasync-ed the event (group commit), so these figures include the disk flushes of the log. Each service\'s own journal is fdatasync-ed every 200 ms (a restart re-pulls anything newer from the bus).',
-  jetstream:
-    'a 201 from posts or comments comes only after JetStream has acknowledged the publish (one nats-server, file storage, stream replicas 1) and the bus has read the event back from the stream into its index. nats-server acknowledges once the message is in its file store and by default fsyncs that store only periodically (sync_interval, 2 min), so unlike the file log these figures include no disk flush per write. Each service\'s own journal is fdatasync-ed every 200 ms, as on the file log.',
+  file: `a 201 from posts or comments comes only after the bus has committed the event to its SQLite log (event-bus.db, WAL mode, synchronous=FULL: the commit is fsync-ed before anything is acknowledged or delivered; every publish of one event-loop turn shares one commit), so these figures include the disk flushes of the log. ${consumerDurability}`,
+  jetstream: `a 201 from posts or comments comes only after JetStream has acknowledged the publish (one nats-server, file storage, stream replicas 1). nats-server acknowledges once the message is in its file store and by default fsyncs that store only periodically (sync_interval, 2 min), so unlike the file log these figures include no disk flush per write. ${consumerDurability}`,
 };
 
 function natsServerVersion(): string | undefined {
@@ -112,18 +164,118 @@ const runs: Record<Store, StoreRun> = {
   },
 };
 
-/** How each figure is measured, printed under the table. */
-const methods = [
-  `1: autocannon (closed loop) POST /posts/create on posts, ${settings.connections} connections, ${settings.warmUpPosts} warm-up posts not counted, then ${settings.createPosts.toLocaleString('en-US')}; throughput = 201s / wall time, latency per request.`,
-  `2: autocannon GET /posts on query, ${settings.connections} connections for ${settings.readSeconds} s, once query shows every post of figure 1.`,
-  `3: open loop (request i sent at i/${settings.rate} s, whatever the answers do) POST /posts/create for ${settings.openLoopSeconds} s; one /posts/stream connection opened before; latency = first \`post\` frame with the id − arrival of its 201 (a post already on the stream before its 201 counts as 0 ms).`,
-  `4: the same open loop, POST /posts/:id/comments on existing posts (every tenth says "orange"); latency = first frame showing the comment approved/rejected − its 201; verdicts checked.`,
-  `5: ${settings.fanOutEvents.toLocaleString('en-US')} PostCreated events in the log before the bus that fans out starts. File log: written straight to its events.log. JetStream: a nats-server of the figure's own, a bus on a fresh stream with no subscribers, the events published through it (signed POST /events, ${settings.publishBatch.toLocaleString('en-US')} per request), that bus stopped (SIGTERM), then a new bus started on the stream. ${settings.fanOutSubscribers} stub subscribers (in the bench process) ack with lastSeq and maxBatch 1000 (the JetStream bus fetches at most 250 events per delivery); time from bus ready (or its first delivery, if earlier) until each stub has the last seq.`,
-  `6: a bus log of ${(settings.restartPosts * 4).toLocaleString('en-US')} events (${settings.restartPosts.toLocaleString('en-US')} posts, each with a comment created, moderated and updated). File log: written to events.log, the bus pushes to query. JetStream: a nats-server of the figure's own, the events published through the bus (signed POST /events, ${settings.publishBatch.toLocaleString('en-US')} per request), and query follows that bus itself (EVENT_DELIVERY=pull, long polls of GET /events). Query catches up, is stopped with SIGTERM (writes its snapshot), and is started again: spawn → first /readyz 200 (polled every 5 ms).`,
-  '7: VmHWM from /proc/<pid>/status of each process, read at the end of its figures; on JetStream also nats-server (printed only: not one of our services) and, in figure 5, the bus that filled the stream.',
-];
+// ---- what to run: the command line ----
+
+/** Groups of figures that `--only` can pick; figure 7 (memory) is read by the groups it lists. */
+const figureGroups = {
+  main: [1, 2, 3, 4, 7],
+  'fan-out': [5, 7],
+  'query-restart': [6, 7],
+  'history-scale': [8],
+} as const;
+type FigureGroup = keyof typeof figureGroups;
+const groupNames = Object.keys(figureGroups) as FigureGroup[];
+
+const usage = `usage: node bench/run.ts [--only ${groupNames.join('|')}[,...]] [--history-events N[,N...]]
+  (or BENCH_ONLY and BENCH_HISTORY_EVENTS; with pnpm: pnpm bench --only history-scale)
+  --only              run these groups of figures only; results go to bench/results/partial.{md,json}
+  --history-events    figure 8's sizes in events, multiples of 4, ascending (default ${settings.historyEvents.join(',')})`;
+
+function parseCommandLine(): { only: FigureGroup[]; historyEvents: number[]; command: string } {
+  const { values } = parseArgs({ options: { only: { type: 'string' }, 'history-events': { type: 'string' }, help: { type: 'boolean' } }, strict: true });
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(0);
+  }
+  const onlyText = values.only ?? process.env.BENCH_ONLY;
+  const only = onlyText === undefined || onlyText === '' ? groupNames : onlyText.split(',').map((name) => name.trim());
+  const unknown = only.filter((name) => !(groupNames as string[]).includes(name));
+  if (unknown.length > 0) throw new Error(`unknown figure group(s) ${unknown.join(', ')}`);
+  const sizesText = values['history-events'] ?? process.env.BENCH_HISTORY_EVENTS;
+  const historyEvents = sizesText === undefined || sizesText === '' ? settings.historyEvents : sizesText.split(',').map((size) => Number(size.trim().replaceAll('_', '')));
+  if (historyEvents.some((size, i) => !Number.isSafeInteger(size) || size < 4 || size % 4 !== 0 || (i > 0 && size <= historyEvents[i - 1]!))) {
+    throw new Error(`--history-events must be ascending multiples of 4 (four events per post), not ${sizesText}`);
+  }
+  const partial = only.length < groupNames.length;
+  const sizesDiffer = historyEvents.join(',') !== settings.historyEvents.join(',');
+  const command = ['pnpm bench', partial ? `--only ${only.join(',')}` : '', sizesDiffer ? `--history-events ${historyEvents.join(',')}` : ''].filter(Boolean).join(' ');
+  return { only: groupNames.filter((name) => only.includes(name)), historyEvents, command };
+}
+
+let commandLine: ReturnType<typeof parseCommandLine>;
+try {
+  commandLine = parseCommandLine();
+} catch (error) {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${usage}\n`);
+  process.exit(2);
+}
+const selected = new Set<FigureGroup>(commandLine.only);
+const partialRun = selected.size < groupNames.length;
+const figuresRun = new Set<number>([...selected].flatMap((group) => figureGroups[group]));
+
+/**
+ * NODE_OPTIONS of `service`'s container in its Deployment, infra/k8s/<service>-depl.yaml: figure 8
+ * runs each process with the heap cap it gets in the cluster, whatever that is set to.
+ */
+function deploymentNodeOptions(service: ServiceName): string {
+  const file = path.join(repoRoot, 'infra', 'k8s', `${service}-depl.yaml`);
+  interface Manifest {
+    kind?: string;
+    spec?: { template?: { spec?: { containers?: Array<{ name?: string; env?: Array<{ name?: string; value?: unknown }> }> } } };
+  }
+  for (const document of parseAllDocuments(readFileSync(file, 'utf8'))) {
+    if (document.errors.length > 0) throw new Error(`${file}: ${document.errors.map((e) => e.message).join('; ')}`);
+    const manifest = document.toJS() as Manifest | null;
+    if (manifest?.kind !== 'Deployment') continue;
+    const containers = manifest.spec?.template?.spec?.containers ?? [];
+    const container = containers.find((c) => c.name === service) ?? containers[0];
+    const value = container?.env?.find((variable) => variable.name === 'NODE_OPTIONS')?.value;
+    if (typeof value === 'string' && value.trim() !== '') return value;
+  }
+  throw new Error(`${path.relative(repoRoot, file)}: the Deployment sets no NODE_OPTIONS for its ${service} container`);
+}
+
+/** What figure 8 runs with, for the method text (an unreadable manifest fails the figure itself). */
+function describeHeapCaps(): string {
+  try {
+    return (['event-bus', 'query'] as const).map((service) => `${service} \`${deploymentNodeOptions(service)}\``).join(', ');
+  } catch (error) {
+    return `could not be read: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+const formatCount = (n: number) => n.toLocaleString('en-US');
+
+/** How each figure is measured, printed under the table: the lines of the figures that ran. */
+function methodsFor(figures: ReadonlySet<number>): string[] {
+  const [smallest] = commandLine.historyEvents;
+  const lines: Array<[number, string]> = [
+    [1, `1: autocannon (closed loop) POST /posts/create on posts, ${settings.connections} connections, ${settings.warmUpPosts} warm-up posts not counted, then ${formatCount(settings.createPosts)}; throughput = 201s / wall time, latency per request.`],
+    [2, `2: autocannon GET /posts on query, ${settings.connections} connections for ${settings.readSeconds} s, once query shows every post of figure 1.`],
+    [3, `3: open loop (request i sent at i/${settings.rate} s, whatever the answers do) POST /posts/create for ${settings.openLoopSeconds} s; one /posts/stream connection opened before (its snapshot is the newest page); latency = first \`post\` frame with the id − arrival of its 201 (a post already on the stream before its 201 counts as 0 ms).`],
+    [4, `4: the same open loop, POST /posts/:id/comments on existing posts (every tenth says "orange"); latency = first frame showing the comment approved/rejected − its 201; verdicts checked.`],
+    [5, `5: ${formatCount(settings.fanOutEvents)} PostCreated events in the log before the bus that fans out starts, published through a bus with no subscribers (signed POST /events, ${formatCount(settings.publishBatch)} per request, one request at a time; on JetStream into a fresh stream on a nats-server of the figure's own); that bus is stopped (SIGTERM) and a new one started on the same log (the same DATA_DIR, or the same stream). ${settings.fanOutSubscribers} stub subscribers (in the bench process) ack with lastSeq and maxBatch 1000 (the JetStream bus fetches at most 250 events per delivery); time from bus ready (or its first delivery, if earlier) until each stub has the last seq.`],
+    [6, `6: a log of ${formatCount(settings.restartPosts * 4)} events (${formatCount(settings.restartPosts)} posts, each with a comment created, moderated and updated), published through a bus as in figure 5. File log: that bus is stopped and one that pushes to query started on its database. JetStream: that bus stays up and query follows it itself (EVENT_DELIVERY=pull, long polls of GET /events). Query catches up from an empty DATA_DIR (spawn → every post on GET /posts with its comment settled, polled every 200 ms), is stopped with SIGTERM and started again on its state.db: spawn → first /readyz 200 (polled every 5 ms).`],
+    [7, '7: VmHWM (the peak of the process\'s whole life) from /proc/<pid>/status of each process, read at the end of its figures; on JetStream also nats-server (printed only: not one of our services); in figure 5 also the bus that filled the log.'],
+    [
+      8,
+      `8: a history of N events (N/4 posts, each with a comment created, moderated and updated; every event with its id, reactions with the ids the services derive), at ${commandLine.historyEvents.map(formatCount).join(' and ')} events, each size on both stores before the next size. Every process runs with the NODE_OPTIONS of its Deployment in infra/k8s (${describeHeapCaps()}). ` +
+        `The VmRSS of each process is sampled from /proc/<pid>/status every ${settings.rssSampleMs} ms and the peak of each phase kept (VmHWM would carry over from the phases before). Phases: ` +
+        `(a) publishing: a bus with no subscribers, the history through signed POST /events, ${formatCount(settings.publishBatch)} per request, one request at a time (JetStream: a fresh stream on a nats-server of the figure's own); ` +
+        `(b) that bus stopped (SIGTERM) and a new one started on the log: spawn → first /readyz 200 (polled every 5 ms), RSS until ${settings.busSettleMs / 1000} s after ready, then its head checked (x-head-seq = N); ` +
+        `(c) query from an empty DATA_DIR to its first /readyz 200 (query is ready once caught up with the bus; polled every 50 ms): on the file log the bus pushes to it (query also pulls on start), on JetStream query pulls (EVENT_DELIVERY=pull); events/s = N / (spawn → ready); ` +
+        `(d) query stopped (SIGTERM) and started again on its state.db: spawn → first /readyz 200 (polled every 5 ms); ` +
+        `(e) autocannon GET /posts?limit=${settings.historyPageLimit}, ${settings.connections} connections for ${settings.readSeconds} s (the first page checked first: ${settings.historyPageLimit} posts, the newest first, a next cursor); ` +
+        `(f) one classic GET /posts, read to its end: its keys counted and every post's one comment checked settled; RSS while it is served. ` +
+        `The targets on the bus's restart and on paged reads are set at ${formatCount(historyTargetEvents)} events and only printed at other sizes; "above ${formatCount(smallest ?? 0)} events" is a phase's peak at the larger size minus the same phase's peak at ${formatCount(smallest ?? 0)} on the same store.`,
+    ],
+  ];
+  return lines.filter(([figure]) => figures.has(figure)).map(([, text]) => text);
+}
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
+/** A run of some figures only must not replace the full run's results. */
+const resultsName = partialRun ? 'partial' : 'latest';
 const started = performance.now();
 const rows: Row[] = [];
 const errors: Report['errors'] = [];
@@ -214,8 +366,10 @@ async function figure(store: Store, name: string, covers: number[], measure: () 
     await measure();
   } catch (error) {
     if (aborting) return; // the processes were stopped under it: not a result
-    const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
-    log(`${name} on ${storeLabels[store]} FAILED: ${message}`);
+    const full = error instanceof Error ? error.message : String(error);
+    const message = full.split('\n')[0]!;
+    // The report keeps the first line; the rest (a service's last output, say) is for whoever runs it.
+    log(`${name} on ${storeLabels[store]} FAILED: ${full.slice(0, 4_000)}`);
     errors.push({ store, figure: name, figures: covers, message });
   }
 }
@@ -244,7 +398,7 @@ const countPosts = async (query: ServiceProcess) => Object.keys(await getJson<Po
 
 const describeTopology = (t: StackTopology) => `eventStore ${t.eventStore}, ${t.busReplicas} bus, ${t.queryReplicas} query`;
 
-// ---- JetStream for figures 5-6: a server of the figure's own, filled through a bus ----
+// ---- figures 5, 6 and 8: a log filled through a bus; on JetStream, a server of the figure's own ----
 
 /** A fresh single-node JetStream server, destroyed (with its store) when the figure ends. */
 async function startNats(defer: Defer): Promise<NatsServer> {
@@ -260,39 +414,45 @@ const jetStreamEnv = (nats: NatsServer): Record<string, string> => ({
   EVENT_STREAM_REPLICAS: '1',
 });
 
-interface Filled {
-  /** The bus that published them, still running, without subscribers. */
-  bus: ServiceProcess;
-  /** SIGKILLs it now instead of at the end of the figure. */
-  kill: () => Promise<void>;
-  /** The seq of the last event (the stream's sequence). */
+interface Published {
+  /** The seq of the last event: the log's head. */
+  lastSeq: number;
   events: number;
-  fillMs: number;
   requests: number;
+  ms: number;
 }
 
 /**
- * Starts a bus on the stream in `env` with no subscribers and publishes `events` through it in
- * order, `settings.publishBatch` per signed POST /events (one answer per batch, once JetStream has
- * stored them all). There is no events.log to write on JetStream: this is how a log gets there.
+ * Publishes `events` through a running bus in order, `settings.publishBatch` per signed POST
+ * /events, one request at a time (each answered once the batch is stored: committed to event-bus.db,
+ * or acknowledged by JetStream). Throws once it has taken longer than `timeoutMs`; `progressEvery`
+ * events it says how far it is.
  */
-async function fillThroughBus(defer: Defer, env: Record<string, string>, events: Iterable<BlogEvent>): Promise<Filled> {
-  const bus = new ServiceProcess('event-bus', await freePort(), { ...env, SUBSCRIBERS: '' });
-  const kill = defer(() => bus.kill());
-  await bus.start();
+async function publishThroughBus(bus: ServiceProcess, events: Iterable<PublishRequest>, { timeoutMs, total, progressEvery }: { timeoutMs: number; total?: number; progressEvery?: number }): Promise<Published> {
   const startedAt = performance.now();
-  let batch: BlogEvent[] = [];
+  let batch: PublishRequest[] = [];
   let published = 0;
   let lastSeq = 0;
   let requests = 0;
+  let nextProgress = progressEvery ?? Number.POSITIVE_INFINITY;
   const send = async () => {
-    if (performance.now() - startedAt > settings.fillTimeoutMs) throw new Error(`filling the stream took longer than ${settings.fillTimeoutMs / 1000} s (${lastSeq} events stored)`);
-    const response = await signedFetch(`${bus.url}/events`, { method: 'POST', body: JSON.stringify(batch) });
+    const elapsedMs = performance.now() - startedAt;
+    if (elapsedMs > timeoutMs) throw new Error(`publishing took longer than ${(timeoutMs / 1000).toFixed(0)} s (${formatCount(lastSeq)} events stored)`);
+    const response = await signedFetch(`${bus.url}/events`, { method: 'POST', body: JSON.stringify(batch) }).catch((error: unknown) => {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (!bus.running) throw new Error(`the bus exited while publishing (after seq ${lastSeq}): ${reason}\n${bus.output().slice(-2_000)}`);
+      throw new Error(`POST /events failed after seq ${lastSeq}: ${reason}`, { cause: error });
+    });
     requests += 1;
     if (response.status !== 201) throw new Error(`POST /events with ${batch.length} events answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
     const stored = (await response.json()) as Array<{ seq: number }>;
     lastSeq = stored.at(-1)?.seq ?? lastSeq;
     batch = [];
+    if (lastSeq >= nextProgress) {
+      nextProgress += progressEvery!;
+      const seconds = (performance.now() - startedAt) / 1000;
+      log(`  published ${formatCount(lastSeq)}${total === undefined ? '' : ` of ${formatCount(total)}`} events in ${seconds.toFixed(1)} s (${formatCount(Math.round(lastSeq / seconds))}/s)`);
+    }
   };
   for (const event of events) {
     batch.push(event);
@@ -300,10 +460,35 @@ async function fillThroughBus(defer: Defer, env: Record<string, string>, events:
     if (batch.length === settings.publishBatch) await send();
   }
   if (batch.length > 0) await send();
-  if (lastSeq !== published) throw new Error(`the stream ends at seq ${lastSeq} after ${published} events were published`);
-  const fillMs = performance.now() - startedAt;
-  log(`stream filled through the bus: ${published.toLocaleString('en-US')} events in ${requests} requests, ${(fillMs / 1000).toFixed(1)} s`);
-  return { bus, kill, events: lastSeq, fillMs, requests };
+  if (lastSeq !== published) throw new Error(`the log ends at seq ${lastSeq} after ${published} events were published into an empty one`);
+  return { lastSeq, events: published, requests, ms: performance.now() - startedAt };
+}
+
+interface Filled extends Published {
+  /** The bus that published them, still running, without subscribers. */
+  bus: ServiceProcess;
+  /** SIGKILLs it now instead of at the end of the figure. */
+  kill: () => Promise<void>;
+}
+
+/**
+ * Starts a bus on the log in `env` (a DATA_DIR, or a stream) with no subscribers and publishes
+ * `events` through it (see publishThroughBus): the log gets there the way the services fill it.
+ */
+async function fillThroughBus(defer: Defer, env: Record<string, string>, events: Iterable<PublishRequest>): Promise<Filled> {
+  const bus = new ServiceProcess('event-bus', await freePort(), { ...env, SUBSCRIBERS: '' });
+  const kill = defer(() => bus.kill());
+  await bus.start();
+  const published = await publishThroughBus(bus, events, { timeoutMs: settings.fillTimeoutMs });
+  log(`log filled through the bus: ${formatCount(published.events)} events in ${published.requests} requests, ${(published.ms / 1000).toFixed(1)} s`);
+  return { ...published, bus, kill };
+}
+
+/** SIGTERMs the bus that filled a log, so that another can start on it; throws if it did not exit cleanly. */
+async function stopFillingBus(filled: Filled): Promise<void> {
+  const exitCode = await filled.bus.stop();
+  await filled.kill();
+  if (exitCode !== 0) throw new Error(`the bus that filled the log exited with ${exitCode} on SIGTERM:\n${filled.bus.output().slice(-2_000)}`);
 }
 
 // ---- figures 1-4 and the memory of the main stack ----
@@ -475,19 +660,12 @@ async function fanOut(store: Store): Promise<void> {
     const data = await makeTempDir('blog-bench-fanout-');
     defer(() => data.remove());
     const env: Record<string, string> = { LOG_LEVEL: 'warn', DATA_DIR: data.path, EVENT_BUS_SECRET: testBusSecret };
-    let nats: NatsServer | undefined;
-    let filled: (Filled & { peakMb: number | undefined }) | undefined;
-    if (store === 'file') await writeEventLog(data.path, postEvents(events));
-    else {
-      nats = await startNats(defer);
-      Object.assign(env, jetStreamEnv(nats));
-      const filling = await fillThroughBus(defer, env, postEvents(events));
-      filled = { ...filling, peakMb: peakMemoryMb(filling.bus.pid) };
-      // The bus that fans out starts on a stream nobody else serves, as the file-log bus starts on its file.
-      const exitCode = await filling.bus.stop();
-      if (exitCode !== 0) log(`the bus that filled the stream exited with ${exitCode} on SIGTERM`);
-      await filling.kill();
-    }
+    const nats = store === 'jetstream' ? await startNats(defer) : undefined;
+    if (nats) Object.assign(env, jetStreamEnv(nats));
+    const filling = await fillThroughBus(defer, env, postEvents(events));
+    const filled = { ...filling, peakMb: peakMemoryMb(filling.bus.pid) };
+    // The bus that fans out starts on a log nobody else serves.
+    await stopFillingBus(filling);
     const stubs = await Promise.all(Array.from({ length: settings.fanOutSubscribers }, (_, i) => startStubSubscriber(`stub${i + 1}`)));
     for (const stub of stubs) defer(() => stub.close());
     const bus = new ServiceProcess('event-bus', await freePort(), { ...env, SUBSCRIBERS: stubs.map((stub) => `${stub.name}=${stub.url}`).join(',') });
@@ -510,18 +688,16 @@ async function fanOut(store: Store): Promise<void> {
       events,
       busStartMs: readyAt - spawnedAt,
       subscribers: perSubscriber,
-      ...(filled ? { filledThroughBus: { events: filled.events, requests: filled.requests, fillMs: filled.fillMs, busPeakMb: filled.peakMb } } : {}),
+      filledThroughBus: { events: filled.events, requests: filled.requests, fillMs: filled.ms, busPeakMb: filled.peakMb },
     };
-    const startNote = filled
-      ? `reads the stream into its index; the stream was filled through a bus in ${(filled.fillMs / 1000).toFixed(1)} s, ${filled.requests} POSTs`
-      : undefined;
+    const startNote = `the log was filled through a bus in ${(filled.ms / 1000).toFixed(1)} s, ${filled.requests} POSTs`;
     put(store, figureName, 'bus start with the log (spawn → ready)', readyAt - spawnedAt, 'ms', undefined, startNote);
     for (const s of perSubscriber) {
       const note = s.done ? `${s.seconds.toFixed(2)} s, ${Math.round(s.received / s.requests)} events/request` : `TIMED OUT at seq ${s.lastSeq}`;
       put(store, figureName, `events/s to ${s.name}`, s.eventsPerSecond, '/s', undefined, note);
     }
     put(store, memoryFigure, 'event-bus in figure 5', busPeak, 'MB', targets.peakMemoryMb);
-    if (filled) put(store, memoryFigure, 'event-bus filling the stream in figure 5', filled.peakMb, 'MB', targets.peakMemoryMb, `${filled.requests} POSTs of ${settings.publishBatch.toLocaleString('en-US')}`);
+    put(store, memoryFigure, 'event-bus filling the log in figure 5', filled.peakMb, 'MB', targets.peakMemoryMb, `${filled.requests} POSTs of ${formatCount(settings.publishBatch)}`);
     if (nats) put(store, memoryFigure, 'nats-server in figure 5', natsPeak, 'MB', undefined, 'not one of our services');
     await stopBus();
   });
@@ -537,20 +713,19 @@ async function queryRestart(store: Store): Promise<void> {
     defer(() => queryData.remove());
     const queryPort = await freePort();
     const busEnv: Record<string, string> = { LOG_LEVEL: 'warn', DATA_DIR: busData.path, EVENT_BUS_SECRET: testBusSecret };
-    let bus: ServiceProcess;
-    let events: number;
-    let nats: NatsServer | undefined;
-    let fillMs: number | undefined;
+    const nats = store === 'jetstream' ? await startNats(defer) : undefined;
+    if (nats) Object.assign(busEnv, jetStreamEnv(nats));
+    const filled = await fillThroughBus(defer, busEnv, blogHistory(settings.restartPosts));
+    const { events, ms: fillMs } = filled;
+    // On JetStream the bus that filled the stream stays up: query follows it with long polls. On
+    // the file log the bus pushes to query: one with query as its subscriber takes over the database.
+    let bus = filled.bus;
     if (store === 'file') {
-      events = await writeEventLog(busData.path, blogHistory(settings.restartPosts));
-      bus = new ServiceProcess('event-bus', await freePort(), { ...busEnv, SUBSCRIBERS: `query=http://127.0.0.1:${queryPort}/events`, RETRY_MAX_DELAY_MS: '500' });
-      defer(() => bus.kill());
-      await bus.start();
-    } else {
-      // The bus that filled the stream stays up: query follows it with long polls.
-      nats = await startNats(defer);
-      const filled = await fillThroughBus(defer, { ...busEnv, ...jetStreamEnv(nats) }, blogHistory(settings.restartPosts));
-      ({ bus, events, fillMs } = filled);
+      await stopFillingBus(filled);
+      const pushing = new ServiceProcess('event-bus', await freePort(), { ...busEnv, SUBSCRIBERS: `query=http://127.0.0.1:${queryPort}/events`, RETRY_MAX_DELAY_MS: '500' });
+      defer(() => pushing.kill());
+      await pushing.start();
+      bus = pushing;
     }
     const query = new ServiceProcess('query', queryPort, {
       LOG_LEVEL: 'warn',
@@ -576,7 +751,6 @@ async function queryRestart(store: Store): Promise<void> {
 
     const exitCode = await query.stop();
     if (exitCode !== 0) throw new Error(`query exited with ${exitCode} on SIGTERM:\n${query.output().slice(-2_000)}`);
-    const snapshotWritten = existsSync(path.join(queryData.path, 'snapshot.json'));
 
     // Restart: wall time from spawn to the first /readyz 200, polled every 5 ms next to start()'s own wait.
     const spawnedAt = performance.now();
@@ -607,21 +781,269 @@ async function queryRestart(store: Store): Promise<void> {
       events,
       posts: settings.restartPosts,
       queryDelivery: store === 'jetstream' ? 'pull' : 'push',
-      ...(fillMs === undefined ? {} : { fillMs }),
+      fillMs,
       catchUpMs,
-      snapshotWritten,
       restartMs,
       postsAfterRestart: postsAfter,
     };
     const figureName = `6. Query restart after ${(settings.restartPosts * 4).toLocaleString('en-US')} events`;
     const delivery = store === 'jetstream' ? 'query pulls' : 'bus pushes';
-    const note = [snapshotWritten ? 'from snapshot' : 'NO snapshot written', postsAfter === settings.restartPosts ? `${postsAfter.toLocaleString('en-US')} posts back` : `only ${postsAfter} posts back`].join(', ');
+    const note = postsAfter === settings.restartPosts ? `${formatCount(postsAfter)} posts back` : `only ${formatCount(postsAfter)} posts back`;
     put(store, figureName, 'first catch-up (spawn → all on /posts)', catchUpMs, 'ms', undefined, delivery);
     put(store, figureName, 'restart (spawn → /readyz 200)', restartMs, 'ms', targets.restartMs, note);
     put(store, memoryFigure, 'event-bus in figure 6', busPeak, 'MB', targets.peakMemoryMb, store === 'jetstream' ? 'it also filled the stream' : undefined);
     put(store, memoryFigure, 'query in figure 6, first catch-up', firstPeak, 'MB', targets.peakMemoryMb);
     put(store, memoryFigure, 'query in figure 6, after restart', restartedPeak, 'MB', targets.peakMemoryMb);
     if (nats) put(store, memoryFigure, 'nats-server in figure 6', natsPeak, 'MB', undefined, 'not one of our services');
+  });
+}
+
+// ---- figure 8: history scale ----
+
+type ProcessList = () => ReadonlyArray<{ name: string; pid: number | undefined }>;
+
+/** Runs `body` while sampling the VmRSS of `processes` (see RssSampler). */
+async function sampled<T>(processes: ProcessList, body: () => Promise<T>): Promise<{ value: T; memory: PhaseMemory }> {
+  const sampler = await RssSampler.start(processes, settings.rssSampleMs);
+  let value: T;
+  try {
+    value = await body();
+  } catch (error) {
+    await sampler.stop().catch(() => undefined);
+    throw error;
+  }
+  return { value, memory: await sampler.stop() };
+}
+
+/**
+ * Spawns `service` and returns the time from spawn to its first /readyz 200, polled every
+ * `pollMs`. start() is only asked for /healthz: a catch-up may take far longer than its 15 s.
+ * Throws after `timeoutMs`, or as soon as the process, or one it depends on (`dependsOn`), exits.
+ */
+async function spawnUntilReady(service: ServiceProcess, pollMs: number, timeoutMs: number, dependsOn: ServiceProcess[] = []): Promise<number> {
+  const spawnedAt = performance.now();
+  let startFailed: Error | undefined;
+  const alive = service.start({ waitUntil: 'alive' }).catch((error: unknown) => {
+    startFailed = error instanceof Error ? error : new Error(String(error));
+  });
+  for (;;) {
+    try {
+      const response = await fetch(`${service.url}/readyz`, { signal: AbortSignal.timeout(5_000) });
+      await response.arrayBuffer();
+      if (response.ok) {
+        const readyMs = performance.now() - spawnedAt;
+        await alive;
+        return readyMs;
+      }
+    } catch {
+      // not listening yet
+    }
+    if (startFailed) throw startFailed;
+    for (const child of [service, ...dependsOn]) {
+      if (!child.running) throw new Error(`${child.name} exited before ${service.name} was ready:\n${child.output().slice(-2_000)}`);
+    }
+    if (performance.now() - spawnedAt > timeoutMs) throw new Error(`${service.name} was not ready within ${(timeoutMs / 1000).toFixed(0)} s of its spawn:\n${service.output().slice(-2_000)}`);
+    await sleep(pollMs);
+  }
+}
+
+/** The bus's head (x-head-seq of a signed GET /events). */
+async function busHead(bus: ServiceProcess): Promise<number> {
+  const response = await signedFetch(`${bus.url}/events?after=0&limit=1`);
+  await response.arrayBuffer();
+  const head = Number(response.headers.get(headSeqHeader));
+  if (!response.ok || !Number.isSafeInteger(head)) throw new Error(`GET /events on the bus answered ${response.status} with ${headSeqHeader} ${response.headers.get(headSeqHeader)}`);
+  return head;
+}
+
+/** query's position in the log, from its /metrics (projection_last_seq); undefined if it cannot be read. */
+async function projectedSeq(service: ServiceProcess): Promise<number | undefined> {
+  try {
+    const response = await fetch(`${service.url}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    const match = /^projection_last_seq(?:\{[^}]*\})? (\d+)/m.exec(await response.text());
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How long a step that goes through the whole history may take: `settings.historyMinRate` on average, a minute at least. */
+const historyStepBoundMs = (events: number) => Math.max(60_000, (events / settings.historyMinRate) * 1_000);
+
+const historyFigureName = (events: number) => `8. History scale (${formatCount(events)} events, ${formatCount(events / 4)} posts)`;
+
+type BusPhase = 'publishing' | 'restart' | 'catchUp';
+const busPhaseMetric: Record<BusPhase, string> = {
+  publishing: 'event-bus peak RSS while publishing',
+  restart: `event-bus peak RSS after a restart (spawn → ready + ${settings.busSettleMs / 1000} s)`,
+  catchUp: 'event-bus peak RSS while query catches up',
+};
+/** The bus's peak per phase, per store and size: a larger history is compared with the smallest. */
+const historyBusPeaks: Record<Store, Map<number, Partial<Record<BusPhase, number>>>> = { file: new Map(), jetstream: new Map() };
+
+async function historyScale(store: Store, events: number): Promise<void> {
+  const posts = events / 4;
+  const figureName = historyFigureName(events);
+  const [smallest] = commandLine.historyEvents;
+  const atTargetSize = events >= historyTargetEvents;
+  const busPeaks: Partial<Record<BusPhase, number>> = {};
+  historyBusPeaks[store].set(events, busPeaks);
+  const stepBoundMs = historyStepBoundMs(events);
+  const figureDetails: Record<string, unknown> = { events, posts };
+  details[store][`historyScale${events}`] = figureDetails;
+
+  /** Adds a phase's peak of the bus, and at a larger size how far above the smallest size it is. */
+  const putBusPeak = (phase: BusPhase, memory: PhaseMemory, note?: string) => {
+    const peak = memory.peakMb.get('event-bus');
+    busPeaks[phase] = peak;
+    put(store, figureName, busPhaseMetric[phase], peak, 'MB', targets.historyBusRssMb, note);
+    const base = smallest !== undefined && smallest < events ? historyBusPeaks[store].get(smallest)?.[phase] : undefined;
+    if (base !== undefined && peak !== undefined) {
+      put(store, figureName, `${busPhaseMetric[phase]}: above ${formatCount(smallest!)} events`, peak - base, 'MB', targets.historyBusRssGrowthMb, `${base.toFixed(1)} MB there`);
+    }
+  };
+  const samplingNote = (memory: PhaseMemory) => (memory.maxGapMs > settings.rssSampleMs * 4 ? `samples up to ${memory.maxGapMs.toFixed(0)} ms apart` : undefined);
+  const natsPeaks: number[] = [];
+  const keepNatsPeak = (memory: PhaseMemory) => {
+    const peak = memory.peakMb.get('nats-server');
+    if (peak !== undefined) natsPeaks.push(peak);
+  };
+
+  await scoped(async (defer) => {
+    const nodeOptions = { bus: deploymentNodeOptions('event-bus'), query: deploymentNodeOptions('query') };
+    figureDetails.nodeOptions = nodeOptions;
+    const busData = await makeTempDir('blog-bench-history-bus-');
+    defer(() => busData.remove());
+    const queryData = await makeTempDir('blog-bench-history-query-');
+    defer(() => queryData.remove());
+    const queryPort = await freePort();
+    const busEnv: Record<string, string> = { LOG_LEVEL: 'warn', DATA_DIR: busData.path, EVENT_BUS_SECRET: testBusSecret, NODE_OPTIONS: nodeOptions.bus };
+    const nats = store === 'jetstream' ? await startNats(defer) : undefined;
+    if (nats) Object.assign(busEnv, jetStreamEnv(nats));
+    const natsPid = nats ? natsServerPid(nats.port) : undefined;
+    const withNats = (list: Array<{ name: string; pid: number | undefined }>) => (natsPid === undefined ? list : [...list, { name: 'nats-server', pid: natsPid }]);
+
+    try {
+      // (a) Publishing, through a bus with no subscribers.
+      const filling = new ServiceProcess('event-bus', await freePort(), { ...busEnv, SUBSCRIBERS: '' });
+      const killFilling = defer(() => filling.kill());
+      await filling.start();
+      log(`publishing ${formatCount(events)} events through the bus (${formatCount(settings.publishBatch)} per request)...`);
+      const fill = await sampled(
+        () => withNats([{ name: 'event-bus', pid: filling.pid }]),
+        () => publishThroughBus(filling, blogHistory(posts), { timeoutMs: stepBoundMs, total: events, progressEvery: Math.max(events / 10, settings.publishBatch) }),
+      );
+      keepNatsPeak(fill.memory);
+      figureDetails.publishing = { ...fill.value, memory: Object.fromEntries(fill.memory.peakMb), maxSampleGapMs: fill.memory.maxGapMs };
+      put(store, figureName, `publishing (signed POST /events, ${formatCount(settings.publishBatch)} per request)`, fill.value.events / (fill.value.ms / 1000), '/s', undefined, `${(fill.value.ms / 1000).toFixed(1)} s, ${formatCount(fill.value.requests)} requests`);
+      putBusPeak('publishing', fill.memory, samplingNote(fill.memory));
+      const fillExit = await filling.stop();
+      await killFilling();
+      if (fillExit !== 0) throw new Error(`the bus that published exited with ${fillExit} on SIGTERM:\n${filling.output().slice(-2_000)}`);
+
+      // (b) A new bus on that log. On the file log it pushes to query (not up yet: its deliveries wait and retry).
+      const bus = new ServiceProcess('event-bus', await freePort(), {
+        ...busEnv,
+        SUBSCRIBERS: store === 'file' ? `query=http://127.0.0.1:${queryPort}/events` : '',
+        RETRY_MAX_DELAY_MS: '500',
+      });
+      defer(() => bus.kill());
+      log(`restarting the bus on ${formatCount(events)} events...`);
+      const restart = await sampled(
+        () => withNats([{ name: 'event-bus', pid: bus.pid }]),
+        async () => {
+          const readyMs = await spawnUntilReady(bus, 5, stepBoundMs);
+          await sleep(settings.busSettleMs);
+          return readyMs;
+        },
+      );
+      keepNatsPeak(restart.memory);
+      const head = await busHead(bus);
+      figureDetails.busRestart = { readyMs: restart.value, head, memory: Object.fromEntries(restart.memory.peakMb) };
+      put(store, figureName, 'event-bus restart (spawn → /readyz 200)', restart.value, 'ms', atTargetSize ? targets.historyBusRestartMs : undefined);
+      putBusPeak('restart', restart.memory, samplingNote(restart.memory));
+      if (head !== fill.value.lastSeq) throw new Error(`the restarted bus's log ends at seq ${head}, not ${fill.value.lastSeq}`);
+
+      // (c) query from an empty DATA_DIR: ready once caught up.
+      const query = new ServiceProcess('query', queryPort, {
+        LOG_LEVEL: 'warn',
+        DATA_DIR: queryData.path,
+        EVENT_BUS_URL: bus.url,
+        EVENT_BUS_SECRET: testBusSecret,
+        NODE_OPTIONS: nodeOptions.query,
+        ...(store === 'jetstream' ? { EVENT_DELIVERY: 'pull' } : {}),
+      });
+      defer(() => query.kill());
+      log(`query catching up from empty (${store === 'file' ? 'the bus pushes' : 'query pulls'})...`);
+      const progress = setInterval(() => {
+        void projectedSeq(query).then((seq) => log(`  query at ${seq === undefined ? '?' : formatCount(seq)} of ${formatCount(events)} events`));
+      }, 10_000);
+      const catchUp = await sampled(
+        () => withNats([
+          { name: 'event-bus', pid: bus.pid },
+          { name: 'query', pid: query.pid },
+        ]),
+        () => spawnUntilReady(query, 50, stepBoundMs, [bus]),
+      ).finally(() => clearInterval(progress));
+      keepNatsPeak(catchUp.memory);
+      const caughtUpTo = await projectedSeq(query);
+      const catchUpRate = events / (catchUp.value / 1000);
+      figureDetails.queryCatchUp = { readyMs: catchUp.value, eventsPerSecond: catchUpRate, lastSeq: caughtUpTo, delivery: store === 'file' ? 'push' : 'pull', memory: Object.fromEntries(catchUp.memory.peakMb) };
+      const catchUpNote = [`${(catchUp.value / 1000).toFixed(1)} s`, store === 'file' ? 'bus pushes' : 'query pulls', caughtUpTo !== undefined && caughtUpTo < events ? `ONLY at seq ${caughtUpTo} when ready` : undefined].filter(Boolean).join(', ');
+      put(store, figureName, 'query from empty to ready (spawn → /readyz 200)', catchUpRate, '/s', targets.historyCatchUpRate, catchUpNote);
+      put(store, figureName, 'query peak RSS from empty to ready', catchUp.memory.peakMb.get('query'), 'MB', targets.historyQueryRssMb, samplingNote(catchUp.memory));
+      putBusPeak('catchUp', catchUp.memory, samplingNote(catchUp.memory));
+      log(`query ready after ${(catchUp.value / 1000).toFixed(1)} s (${formatCount(Math.round(catchUpRate))} events/s)`);
+
+      // (d) query restarted on its own state.
+      const queryExit = await query.stop();
+      if (queryExit !== 0) throw new Error(`query exited with ${queryExit} on SIGTERM:\n${query.output().slice(-2_000)}`);
+      const queryRestart = await sampled(() => [{ name: 'query', pid: query.pid }], () => spawnUntilReady(query, 5, settings.historyStepTimeoutMs));
+      figureDetails.queryRestart = { readyMs: queryRestart.value, memory: Object.fromEntries(queryRestart.memory.peakMb) };
+      put(store, figureName, 'query restart on its state (spawn → /readyz 200)', queryRestart.value, 'ms', targets.historyQueryRestartMs);
+      put(store, figureName, 'query peak RSS restarting (spawn → ready)', queryRestart.memory.peakMb.get('query'), 'MB', targets.historyQueryRssMb, samplingNote(queryRestart.memory));
+
+      // (e) Paged reads: the first page, checked, then under load.
+      const pageUrl = `${query.url}/posts?limit=${settings.historyPageLimit}`;
+      const page = await getJson<PostsPage>(pageUrl);
+      const expectedNewest = `Bench post ${posts - 1}`;
+      if (!Array.isArray(page.posts) || page.posts.length !== Math.min(settings.historyPageLimit, posts) || page.posts[0]?.title !== expectedNewest || (posts > settings.historyPageLimit && typeof page.nextCursor !== 'string')) {
+        throw new Error(`GET /posts?limit=${settings.historyPageLimit} is not the newest page (${page.posts?.length} posts, the first "${page.posts?.[0]?.title}" instead of "${expectedNewest}", nextCursor ${page.nextCursor})`);
+      }
+      log(`GET /posts?limit=${settings.historyPageLimit}, ${settings.connections} connections for ${settings.readSeconds} s...`);
+      const pages = await sampled(() => [{ name: 'query', pid: query.pid }], () => closedLoop({ url: pageUrl, method: 'GET', connections: settings.connections, durationSeconds: settings.readSeconds }));
+      figureDetails.pages = { ...pages.value, memory: Object.fromEntries(pages.memory.peakMb) };
+      const pageMetric = `GET /posts?limit=${settings.historyPageLimit} (c${settings.connections}, ${settings.readSeconds} s)`;
+      put(store, figureName, `${pageMetric}: throughput`, pages.value.throughput, '/s', atTargetSize ? targets.historyPageThroughput : undefined, pages.value.failed > 0 ? `${pages.value.failed} failed` : undefined);
+      put(store, figureName, `${pageMetric}: p50 latency`, pages.value.latency.p50, 'ms');
+      put(store, figureName, `${pageMetric}: p99 latency`, pages.value.latency.p99, 'ms', atTargetSize ? targets.historyPageP99 : undefined);
+      put(store, figureName, `${pageMetric}: query peak RSS`, pages.memory.peakMb.get('query'), 'MB');
+
+      // (f) The classic whole map, read to its end.
+      log(`classic GET /posts: the whole map of ${formatCount(posts)} posts...`);
+      const whole = await sampled(
+        () => [{ name: 'query', pid: query.pid }],
+        async () => {
+          const startedAt = performance.now();
+          const response = await fetch(`${query.url}/posts`, { signal: AbortSignal.timeout(settings.historyStepTimeoutMs) });
+          if (!response.ok) throw new Error(`GET /posts answered ${response.status}`);
+          const text = await response.text();
+          return { text, ms: performance.now() - startedAt };
+        },
+      );
+      const view = JSON.parse(whole.value.text) as PostsView;
+      const keys = Object.keys(view).length;
+      const settled = Object.values(view).filter((post) => post.comments.length === 1 && post.comments[0]!.status !== 'pending').length;
+      const megabytes = Buffer.byteLength(whole.value.text) / 1024 ** 2;
+      figureDetails.wholeMap = { posts: keys, settledComments: settled, megabytes, ms: whole.value.ms, memory: Object.fromEntries(whole.memory.peakMb) };
+      const wholeNote = [`${megabytes.toFixed(1)} MB in ${(whole.value.ms / 1000).toFixed(2)} s`, settled === posts ? undefined : `only ${formatCount(settled)} with their comment settled`].filter(Boolean).join(', ');
+      put(store, figureName, 'classic GET /posts: posts in the whole map', keys, '', { kind: 'min', value: posts }, wholeNote);
+      const before = whole.memory.firstMb.get('query');
+      const wholeRssNote = [before === undefined ? undefined : `${before.toFixed(0)} MB when asked`, samplingNote(whole.memory)].filter(Boolean).join(', ');
+      put(store, figureName, 'classic GET /posts: query peak RSS while serving it', whole.memory.peakMb.get('query'), 'MB', targets.historyWholeMapRssMb, wholeRssNote);
+    } finally {
+      if (nats) put(store, figureName, 'nats-server peak RSS over the figure', natsPeaks.length > 0 ? Math.max(...natsPeaks) : undefined, 'MB', undefined, 'not one of our services');
+    }
   });
 }
 
@@ -633,22 +1055,38 @@ async function main(): Promise<number> {
   const measured = stores.filter((store) => runs[store].ran);
   if (!runs.jetstream.ran) log(`no nats-server at ${natsServerPath}: the JetStream column is not run`);
   else log(`JetStream: ${runs.jetstream.server ?? natsServerPath}`);
+  if (partialRun) log(`only ${[...selected].join(', ')} (figures ${[...figuresRun].sort((a, b) => a - b).join(', ')}); results go to bench/results/${resultsName}.{md,json}`);
   // Each figure on every store before the next figure: a machine that gets busier mid-run skews both columns alike.
-  for (const store of measured) await figure(store, 'Figures 1–4 (main stack)', [1, 2, 3, 4, 7], () => mainStack(store));
-  for (const store of measured) await figure(store, '5. Bus fan-out', [5, 7], () => fanOut(store));
-  for (const store of measured) await figure(store, '6. Query restart', [6, 7], () => queryRestart(store));
+  if (selected.has('main')) for (const store of measured) await figure(store, 'Figures 1–4 (main stack)', [...figureGroups.main], () => mainStack(store));
+  if (selected.has('fan-out')) for (const store of measured) await figure(store, '5. Bus fan-out', [...figureGroups['fan-out']], () => fanOut(store));
+  if (selected.has('query-restart')) for (const store of measured) await figure(store, '6. Query restart', [...figureGroups['query-restart']], () => queryRestart(store));
+  if (selected.has('history-scale')) {
+    for (const events of commandLine.historyEvents) {
+      for (const store of measured) await figure(store, historyFigureName(events), [...figureGroups['history-scale']], () => historyScale(store, events));
+    }
+  }
   await cleanupAll();
   if (aborting) return 1;
 
-  const report: Report = { date: new Date().toISOString(), machine, runs, methods, rows, errors, details, totalSeconds: (performance.now() - started) / 1000 };
+  const report: Report = {
+    date: new Date().toISOString(),
+    command: commandLine.command,
+    machine,
+    runs,
+    methods: methodsFor(figuresRun),
+    rows,
+    errors,
+    details,
+    totalSeconds: (performance.now() - started) / 1000,
+  };
   const markdown = renderMarkdown(report);
   await mkdir(resultsDir, { recursive: true });
-  await writeFile(path.join(resultsDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-  await writeFile(path.join(resultsDir, 'latest.md'), markdown);
+  await writeFile(path.join(resultsDir, `${resultsName}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(path.join(resultsDir, `${resultsName}.md`), markdown);
   process.stdout.write(`\n${markdown}\n`);
   const missed = measured.flatMap((store) => rows.filter((r) => r[store]?.ok === false).map(() => store));
   const missedText = missed.length === 0 ? 'all targets met' : measured.map((store) => `${missed.filter((s) => s === store).length} target(s) MISSED on ${storeLabels[store]}`).join(', ');
-  log(`done: ${missedText}${errors.length > 0 ? `, ${errors.length} figure(s) could not be measured` : ''}${runs.jetstream.ran ? '' : ', JetStream not run (no nats-server)'}; wrote ${path.relative(process.cwd(), resultsDir)}/latest.{md,json}`);
+  log(`done: ${missedText}${errors.length > 0 ? `, ${errors.length} figure(s) could not be measured` : ''}${runs.jetstream.ran ? '' : ', JetStream not run (no nats-server)'}; wrote ${path.relative(process.cwd(), resultsDir)}/${resultsName}.{md,json}`);
   // Missed targets are results, and so is a JetStream column that could not run; only a figure that could not be measured is a failure.
   return errors.length > 0 ? 1 : 0;
 }
@@ -665,7 +1103,9 @@ async function abort(reason: string, code: number): Promise<void> {
 // kill the bench halfway through its cleanup and orphan the services.
 process.on('SIGINT', () => void abort('interrupted', 130));
 process.on('SIGTERM', () => void abort('terminated', 143));
-setTimeout(() => void abort(`the whole run took longer than ${settings.wholeRunTimeoutMs / 1000} s`, 1), settings.wholeRunTimeoutMs).unref();
+const historyBudgetMs = 120_000 + commandLine.historyEvents.reduce((total, events) => total + events * settings.historyBudgetMsPerEvent, 0);
+const wholeRunTimeoutMs = [...selected].reduce((total, group) => total + (group === 'history-scale' ? historyBudgetMs : settings.wholeRunTimeoutMs[group]), 0);
+setTimeout(() => void abort(`the whole run took longer than ${wholeRunTimeoutMs / 1000} s`, 1), wholeRunTimeoutMs).unref();
 
 try {
   process.exitCode = await main();
