@@ -499,8 +499,8 @@ describe('App: older posts', () => {
 });
 
 describe('App: older posts across a reconnect', () => {
-  it('when the stream reconnects after older pages were read, then they stay where they were and are read again, showing what was missed', async () => {
-    // Arrange
+  /** Two pages on screen (the newest and one older), then the live stream drops. */
+  async function showTwoPagesThenLoseTheStream() {
     const history = createFakeHistory(pageSize * 2 + 3);
     const api = createFakeApi(history);
     const { stream, user } = renderApp(api);
@@ -509,6 +509,12 @@ describe('App: older posts across a reconnect', () => {
     await waitFor(() => expect(shownTitles()).toHaveLength(pageSize * 2));
     const shownBefore = shownTitles();
     stream.fail();
+    return { history, api, stream, user, shownBefore };
+  }
+
+  it('when the stream reconnects after older pages were read, then they stay where they were and are read again, showing what was missed', async () => {
+    // Arrange
+    const { history, api, stream, user, shownBefore } = await showTwoPagesThenLoseTheStream();
     const oldestShown = history.posts.at(-pageSize * 2)!;
     history.update(oldestShown.id, () => ({ comments: [aComment({ content: 'Said during the outage' })] }));
     const createdDuringOutage = history.add({ title: 'Published during the outage' });
@@ -528,14 +534,7 @@ describe('App: older posts across a reconnect', () => {
 
   it('when reading the older pages again fails, then they stay on screen with the reason, and pressing the button retries', async () => {
     // Arrange
-    const history = createFakeHistory(pageSize * 2 + 3);
-    const api = createFakeApi(history);
-    const { stream, user } = renderApp(api);
-    stream.sendSnapshot(history.newestPage());
-    await user.click(loadOlderButton());
-    await waitFor(() => expect(shownTitles()).toHaveLength(pageSize * 2));
-    const shownBefore = shownTitles();
-    stream.fail();
+    const { history, api, stream, user, shownBefore } = await showTwoPagesThenLoseTheStream();
     await user.click(screen.getByRole('button', { name: 'Retry' }));
     const oldestShown = history.posts.at(-pageSize * 2)!;
     history.update(oldestShown.id, () => ({ comments: [aComment({ content: 'Said during the outage' })] }));

@@ -16,3 +16,4 @@ export * from './backoff.js';
 export * from './outbox.js';
 export * from './sqlite.js';
 export * from './json-stream.js';
+export * from './comment-rows.js';

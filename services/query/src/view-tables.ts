@@ -1,16 +1,13 @@
-import type { CommentStatus, CommentView, DatabaseSync, LivePost, PostsPage, PostView } from '@blog/common';
+import { openCommentRows, pagesInOrder, type CommentRows, type CommentView, type DatabaseSync, type LivePost, type PostsPage, type PostView } from '@blog/common';
 
 /**
  * The read model in two tables. A post's `position` is the seq of its PostCreated event, so pages
  * are newest first by position and the classic map keeps the order posts were created in. A
  * comment may be stored before its post (it is found by post id once the post arrives).
  */
-export interface ViewTables {
+export interface ViewTables extends CommentRows {
   hasPost(id: string): boolean;
   addPost(post: { id: string; title: string }, position: number): void;
-  comment(id: string): CommentView | undefined;
-  addComment(postId: string, comment: CommentView): void;
-  setStatus(id: string, status: CommentStatus): void;
   /** The post containing this post or comment id, as a live frame shows it. */
   livePost(postId: string): LivePost | undefined;
   /** Newest first, up to `limit`, older than the `before` position when given. */
@@ -29,24 +26,11 @@ interface CommentRow extends CommentView {
 }
 
 export function openViewTables(db: DatabaseSync): ViewTables {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS posts (position INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEXT NOT NULL) STRICT;
-    CREATE TABLE IF NOT EXISTS comments (
-      position INTEGER PRIMARY KEY,
-      id TEXT NOT NULL UNIQUE,
-      post_id TEXT NOT NULL,
-      content TEXT NOT NULL,
-      status TEXT NOT NULL
-    ) STRICT;
-    CREATE INDEX IF NOT EXISTS comments_by_post ON comments (post_id, position);
-  `);
+  db.exec('CREATE TABLE IF NOT EXISTS posts (position INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEXT NOT NULL) STRICT');
+  const comments = openCommentRows(db);
   const postExists = db.prepare('SELECT 1 FROM posts WHERE id = ?');
   const insertPost = db.prepare('INSERT INTO posts (position, id, title) VALUES (?, ?, ?)');
   const postById = db.prepare('SELECT position, id, title FROM posts WHERE id = ?');
-  const commentById = db.prepare('SELECT id, content, status FROM comments WHERE id = ?');
-  const insertComment = db.prepare('INSERT INTO comments (id, post_id, content, status) VALUES (?, ?, ?, ?)');
-  const updateStatus = db.prepare('UPDATE comments SET status = ? WHERE id = ?');
-  const commentsOfPost = db.prepare('SELECT id, content, status FROM comments WHERE post_id = ? ORDER BY position');
   const newest = db.prepare('SELECT position, id, title FROM posts WHERE position < ? ORDER BY position DESC LIMIT ?');
   const oldestAfter = db.prepare('SELECT position, id, title FROM posts WHERE position > ? ORDER BY position LIMIT ?');
   const commentsOfRange = db.prepare(
@@ -67,13 +51,11 @@ export function openViewTables(db: DatabaseSync): ViewTables {
   return {
     hasPost: (id) => postExists.get(id) !== undefined,
     addPost: ({ id, title }, position) => void insertPost.run(position, id, title),
-    comment: (id) => commentById.get(id) as CommentView | undefined,
-    addComment: (postId, { id, content, status }) => void insertComment.run(id, postId, content, status),
-    setStatus: (id, status) => void updateStatus.run(status, id),
+    ...comments,
     livePost(postId) {
       const row = postById.get(postId) as PostRow | undefined;
       if (!row) return undefined;
-      return { id: row.id, title: row.title, comments: commentsOfPost.all(row.id) as unknown as CommentView[], cursor: String(row.position) };
+      return { id: row.id, title: row.title, comments: comments.commentsOf(row.id), cursor: String(row.position) };
     },
     page(limit, before = Number.MAX_SAFE_INTEGER) {
       // One more than asked: whether it exists says if there is a next page.
@@ -83,12 +65,7 @@ export function openViewTables(db: DatabaseSync): ViewTables {
       return { posts: withComments(shown), nextCursor: more ? String(shown.at(-1)!.position) : null };
     },
     *pages(pageSize = 500) {
-      for (let after = 0; ; ) {
-        const rows = oldestAfter.all(after, pageSize) as unknown as PostRow[];
-        if (rows.length === 0) return;
-        yield withComments(rows);
-        after = rows.at(-1)!.position;
-      }
+      for (const rows of pagesInOrder((after) => oldestAfter.all(after, pageSize) as unknown as PostRow[], (row) => row.position)) yield withComments(rows);
     },
   };
 }
