@@ -43,7 +43,8 @@ export class ServiceProcess {
     return this.log;
   }
 
-  async start({ waitUntil = 'ready' }: { waitUntil?: 'ready' | 'alive' } = {}): Promise<void> {
+  /** Spawns the service; resolves once it answers `waitUntil` (a process that opens a large store first needs a larger `timeoutMs`). */
+  async start({ waitUntil = 'ready', timeoutMs = 15_000 }: { waitUntil?: 'ready' | 'alive'; timeoutMs?: number } = {}): Promise<void> {
     const child = spawn(process.execPath, [path.join(repoRoot, 'services', this.name, 'dist', 'index.js')], {
       env: { PATH: process.env.PATH ?? '', ...this.env, PORT: String(this.port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -63,7 +64,7 @@ export class ServiceProcess {
         const response = await fetch(`${this.url}/${waitUntil === 'ready' ? 'readyz' : 'healthz'}`);
         return response.ok ? true : undefined;
       },
-      { timeoutMs: 15_000, what: `${this.name} to be ${waitUntil}` },
+      { timeoutMs, what: `${this.name} to be ${waitUntil}` },
     ).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}\n${this.log}`, { cause: error });
     });

@@ -10,18 +10,32 @@ const CACHED_VIEW_MAX_BYTES = 2 * 1024 * 1024;
 export function createQueryApp(deps: EventServiceDeps<QueryView>): Express {
   const { logger, metrics, lifecycle, projection } = deps;
   // The view only changes with a new event: its position in the log is its version.
-  const versionOfView = () => `"${projection.lastSeq}-${crc32(projection.logId ?? '').toString(16)}"`;
+  const versionOfView = () => `${projection.lastSeq}-${crc32(projection.logId ?? '').toString(16)}`;
   let cached: { etag: string; body: Buffer } | undefined;
+  // The newest page is what every visitor reads first: kept (one limit at a time) until the view changes.
+  let newestPage: { etag: string; body: Buffer } | undefined;
 
   return createServiceApp({ logger, metrics, lifecycle }, (app) => {
     app.get('/posts', async (req, res) => {
       // The paged form (newest first) when asked for; the classic whole map otherwise.
       if (req.query.limit !== undefined || req.query.before !== undefined) {
         const { limit, before } = PostsPageQuery.parse(req.query);
-        res.json(projection.state.page(limit, before === undefined ? undefined : Number(before)));
+        const etag = `"${versionOfView()}-${limit}-${before ?? 'newest'}"`;
+        res.set('etag', etag);
+        if (req.fresh) {
+          res.status(304).end();
+          return;
+        }
+        if (before === undefined && newestPage?.etag === etag) {
+          res.type('application/json').send(newestPage.body);
+          return;
+        }
+        const body = Buffer.from(JSON.stringify(projection.state.page(limit, before === undefined ? undefined : Number(before))));
+        if (before === undefined) newestPage = { etag, body };
+        res.type('application/json').send(body);
         return;
       }
-      const etag = versionOfView();
+      const etag = `"${versionOfView()}"`;
       res.set('etag', etag);
       if (req.fresh) {
         res.status(304).end();
@@ -33,7 +47,7 @@ export function createQueryApp(deps: EventServiceDeps<QueryView>): Express {
       }
       const body = await sendJsonObject(res, projection.state.pages(), (post) => post.id, { keepUpToBytes: CACHED_VIEW_MAX_BYTES });
       // Kept only if nothing changed while it was being sent.
-      if (body && versionOfView() === etag) cached = { etag, body };
+      if (body && `"${versionOfView()}"` === etag) cached = { etag, body };
     });
 
     app.get(livePath, createLiveStream(projection, lifecycle));

@@ -82,6 +82,24 @@ describe('query API', () => {
       expect(response.body).toEqual({ posts: [{ id: 'pg-newest', title: 'title pg-newest', comments: [] }], nextCursor: expect.stringMatching(/^\d+$/) });
     });
 
+    it('when the newest page is asked again with its ETag, then 304 until the view changes, then 200 with the new post first', async () => {
+      await deliverPosts(['pg-etag-1']);
+      const first = await request(app).get('/posts?limit=2');
+      expect(first.status).toBe(200);
+      const again = await request(app).get('/posts?limit=2');
+      expect(again.body).toEqual(first.body);
+
+      const unchanged = await request(app).get('/posts?limit=2').set('if-none-match', first.headers.etag!);
+      expect(unchanged.status).toBe(304);
+      const otherLimit = await request(app).get('/posts?limit=1').set('if-none-match', first.headers.etag!);
+      expect(otherLimit.status).toBe(200);
+
+      await deliverPosts(['pg-etag-2']);
+      const changed = await request(app).get('/posts?limit=2').set('if-none-match', first.headers.etag!);
+      expect(changed.status).toBe(200);
+      expect(changed.body.posts.map((post: { id: string }) => post.id)).toEqual(['pg-etag-2', 'pg-etag-1']);
+    });
+
     it.each([
       ['limit=0'],
       ['limit=101'],
