@@ -86,19 +86,29 @@ export function duplicates(ids: readonly string[]): string[] {
 }
 
 /**
- * Waits until the stack has settled: query and posts know the same posts, no comment is pending in
- * query, and comments' own view of every commented post agrees with query's. Returns query's view.
+ * Waits until the stack has settled: query and posts know the same posts, query has every comment the
+ * bus's log has, none of them pending, and comments' own view of every commented post agrees with
+ * query's. The comments come from the log, not from query: a post whose comments query has not seen
+ * yet looks uncommented there, and would pass for settled. Returns query's view.
  */
 export async function waitUntilSettled(stack: Stack, what = 'the stack to settle'): Promise<Record<string, PostView>> {
   return waitFor(
     async () => {
-      const [posts, view] = await Promise.all([postsOfPostsService(stack), queryView(stack)]);
+      const [posts, view, events] = await Promise.all([postsOfPostsService(stack), queryView(stack), readAllEvents(stack.bus, 1000)]);
       const postIds = Object.keys(posts).sort();
       if (JSON.stringify(postIds) !== JSON.stringify(Object.keys(view).sort())) return undefined;
-      const commented = Object.values(view).filter((post) => post.comments.length > 0);
-      if (commented.some((post) => post.comments.some((comment) => comment.status === 'pending'))) return undefined;
-      const ownViews = await Promise.all(commented.map((post) => commentsOfPost(stack, post.id)));
-      const agree = commented.every((post, i) => JSON.stringify(byId(post.comments)) === JSON.stringify(byId(ownViews[i]!)));
+      const logged = Map.groupBy(
+        events.filter((e) => e.type === 'CommentCreated'),
+        (e) => String(e.data.postId),
+      );
+      for (const [postId, created] of logged) {
+        const inQuery = view[postId]?.comments ?? [];
+        if (inQuery.length !== new Set(created.map((e) => e.data.id)).size) return undefined;
+        if (inQuery.some((comment) => comment.status === 'pending')) return undefined;
+      }
+      const commented = [...logged.keys()];
+      const ownViews = await Promise.all(commented.map((postId) => commentsOfPost(stack, postId)));
+      const agree = commented.every((postId, i) => JSON.stringify(byId(view[postId]!.comments)) === JSON.stringify(byId(ownViews[i]!)));
       return agree ? view : undefined;
     },
     { timeoutMs: CONVERGE_MS, intervalMs: 100, what },
