@@ -201,7 +201,7 @@ export class JetStreamStore implements EventStore {
       const info = await jsm.streams.info(stream);
       const head = info.state.last_seq;
       const logId = streamLogId(stream, info.created);
-      db = openDatabase(path.join(dataDir, indexFile), { durability: 'normal', cacheKiB: 2 * 1024 });
+      db = openDatabase(path.join(dataDir, indexFile), { durability: 'normal' });
       const indexedSeq = openIndex(db, logId, head, logger);
       const store = new JetStreamStore(connection, jetstream(connection, { timeout: timeoutMs }), jsm, db, logId, indexedSeq, options);
       store.index.makeVisible(head);
