@@ -192,3 +192,28 @@ export const deliveryData = fc.oneof(
 );
 export const deliveryId = fc.oneof(eventIdArb, fc.string({ maxLength: 140 }), fc.jsonValue({ maxDepth: 1 }));
 export const delivery = fc.record({ id: deliveryId, seq: deliverySeq, type: deliveryType, data: deliveryData }, { requiredKeys: ['seq'] });
+
+const isEntityId = (value: unknown): boolean => typeof value === 'string' && new RegExp(`^[A-Za-z0-9_-]{1,${documented.idMaxLength}}$`).test(value);
+const isVisibleText = (value: unknown, max: number): boolean => typeof value === 'string' && value.trim().length >= 1 && value.trim().length <= max;
+const commentStatusesOf = new Map<unknown, readonly string[]>([
+  ['CommentCreated', ['pending']],
+  ['CommentModerated', ['approved', 'rejected']],
+  ['CommentUpdated', documented.statuses],
+]);
+
+/** Whether `{type, data}` is an event of the README's Events table, judged without our schemas: the delivery property's oracle. */
+export function isDocumentedEvent(type: unknown, data: unknown): boolean {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
+  const fields = data as Record<string, unknown>;
+  const hasExactly = (...keys: string[]) => JSON.stringify(Object.keys(fields).sort()) === JSON.stringify(keys.sort());
+  if (type === 'PostCreated') return hasExactly('id', 'title') && isEntityId(fields.id) && isVisibleText(fields.title, documented.titleMaxLength);
+  const statuses = commentStatusesOf.get(type);
+  if (!statuses) return false;
+  return (
+    hasExactly('id', 'postId', 'content', 'status') &&
+    isEntityId(fields.id) &&
+    isEntityId(fields.postId) &&
+    isVisibleText(fields.content, documented.contentMaxLength) &&
+    statuses.includes(fields.status as string)
+  );
+}
