@@ -7,7 +7,7 @@ import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisrup
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IService } from 'kubernetes-models/v1/Service';
-import { describeDoc, ofKind, type Body, type ManifestDoc } from './manifests.js';
+import { describeDoc, ofKind, type Body, type ManifestDoc, type SkaffoldRun } from './manifests.js';
 
 /**
  * Cross-reference checks over a set of manifest documents. Each returns the problems it found, one
@@ -142,6 +142,27 @@ export function serviceAccountProblems(docs: readonly ManifestDoc[]): string[] {
     const account = doc.typed.spec?.template.spec?.serviceAccountName;
     return account === undefined || accounts.has(account) ? [] : [`${describeDoc(doc)}: serviceAccountName ${account} is not a ServiceAccount of the manifests`];
   });
+}
+
+/** Ours: the images this repository builds (blog/…); anything else is pulled from a registry. */
+export const isOurImage = (image: string): boolean => image.startsWith('blog/');
+
+/**
+ * What a Skaffold run builds against what its workloads (`docs`, the run's manifests) run: each of
+ * our images built once and used by a workload, no workload on one of our images that the run does
+ * not build (Skaffold would deploy it untagged, and the cluster would look for it in a registry), and
+ * every other image pinned to a version.
+ */
+export function imageProblems(run: Pick<SkaffoldRun, 'name' | 'artifacts'>, docs: readonly ManifestDoc[]): string[] {
+  const built = run.artifacts.map((artifact) => artifact.image);
+  const containers = eachContainer(docs).map(({ doc, container }) => ({ where: `${describeDoc(doc)} container ${container.name}`, image: container.image ?? '' }));
+  const used = new Set(containers.map((container) => container.image));
+  return [
+    ...built.filter((image, index) => built.indexOf(image) !== index).map((image) => `${run.name}: builds ${image} more than once`),
+    ...built.filter((image, index) => built.indexOf(image) === index && !used.has(image)).map((image) => `${run.name}: builds ${image}, which no workload of its manifests runs`),
+    ...containers.filter(({ image }) => isOurImage(image) && !built.includes(image)).map(({ where, image }) => `${where}: runs ${image}, which ${run.name} does not build`),
+    ...containers.filter(({ image }) => !isOurImage(image) && !/^[a-z0-9./-]+:\d[\w.-]*$/.test(image)).map(({ where, image }) => `${where}: pulls ${image || 'no image'} without a version tag`),
+  ];
 }
 
 // --- Workloads ----------------------------------------------------------------------------------

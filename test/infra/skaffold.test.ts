@@ -2,21 +2,20 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '@blog/testing';
 import { describe, expect, it } from 'vitest';
-import { eachContainer } from './checks.js';
-import { dockerStages, globRepo, jetstreamGlob, k8sGlob, loadManifests, loadRunManifests, loadSkaffold, readRepoFile, runFiles, skaffoldRuns, stageCmd, type SkaffoldArtifact } from './manifests.js';
+import { imageProblems } from './checks.js';
+import { dockerStages, globRepo, jetstreamGlob, k8sGlob, loadRunManifests, loadSkaffold, readRepoFile, runFiles, skaffoldRuns, stageCmd, type ManifestDoc, type MutableBody, type SkaffoldArtifact } from './manifests.js';
 
 /** skaffold.yaml against the manifests, the Dockerfiles and the sources it syncs. */
 
 const runs = skaffoldRuns(loadSkaffold());
 const byName = (name: string) => runs.find((run) => run.name === name)!;
 
-/** The images the workloads of a run's manifests use. */
-function deployedImages(rawYaml: readonly string[]): string[] {
-  return [...new Set(eachContainer(loadManifests(runFiles({ rawYaml }))).map(({ container }) => container.image ?? ''))].sort();
+/** A copy of a workload whose containers all run `image`. */
+function withImage(doc: ManifestDoc, image: string): ManifestDoc {
+  const body: MutableBody = structuredClone(doc.body);
+  for (const container of body.spec.template.spec.containers) container.image = image;
+  return { ...doc, body };
 }
-
-/** Ours: the images this repository builds (blog/…); anything else is pulled from a registry. */
-const isOurs = (image: string) => image.startsWith('blog/');
 
 function dockerfileOf(artifact: SkaffoldArtifact): string {
   return path.join(artifact.context ?? '.', artifact.docker?.dockerfile ?? 'Dockerfile');
@@ -72,20 +71,29 @@ describe('skaffold.yaml', () => {
   });
 
   it.each(runs.map((run) => [run.name, run] as const))('%s: the workloads use exactly the images it builds, and pinned versions of the others', (_name, run) => {
-    const built = run.artifacts.map((artifact) => artifact.image).sort();
-    const deployed = deployedImages(run.rawYaml);
-
-    expect(new Set(built).size, `${run.name}: an image is built twice`).toBe(built.length);
-    expect(built, `${run.name}: built images vs our images in the workloads of ${run.rawYaml.join(', ')}`).toEqual(deployed.filter(isOurs));
-    expect(deployed.filter((image) => !isOurs(image) && !/^[a-z0-9./-]+:\d[\w.-]*$/.test(image)), `${run.name}: pulled images without a version tag`).toEqual([]);
+    expect(imageProblems(run, loadRunManifests(run))).toEqual([]);
   });
 
-  it('when a Deployment uses an image no artifact builds, then the comparison fails', () => {
-    const built = byName('default')
-      .artifacts.filter((artifact) => artifact.image !== 'blog/query')
-      .map((artifact) => artifact.image);
+  it('when skaffold.yaml builds an image under a name no Deployment uses, then every run reports both sides of the mismatch', () => {
+    const misnamed = loadSkaffold(readRepoFile('skaffold.yaml').replaceAll('image: blog/query', 'image: blog/query-api'));
 
-    expect(built).not.toEqual(deployedImages(byName('default').rawYaml).filter(isOurs));
+    for (const run of skaffoldRuns(misnamed)) {
+      expect(imageProblems(run, loadRunManifests(run)), run.name).toEqual([
+        `${run.name}: builds blog/query-api, which no workload of its manifests runs`,
+        expect.stringMatching(new RegExp(`/query-depl\\.yaml #\\d+ Deployment/query-depl container query: runs blog/query, which ${run.name} does not build$`)),
+      ]);
+    }
+  });
+
+  it('when a run builds an image twice or a workload pulls an unpinned image, then the check names them', () => {
+    const run = byName('default');
+    const docs = loadRunManifests(run).map((doc) => (doc.name === 'posts-depl' ? withImage(doc, 'node:latest') : doc));
+
+    expect(imageProblems({ name: run.name, artifacts: [...run.artifacts, run.artifacts[0]!] }, docs)).toEqual([
+      `default: builds ${run.artifacts[0]!.image} more than once`,
+      'default: builds blog/posts, which no workload of its manifests runs',
+      expect.stringMatching(/posts-depl.*: pulls node:latest without a version tag$/),
+    ]);
   });
 
   const artifacts = runs.flatMap((run) => run.artifacts.map((artifact) => [`${run.name} ${artifact.image}`, artifact] as const));
