@@ -8,8 +8,19 @@ import { EventLog } from '../src/event-log.js';
 
 const logger = createLogger('delivery-test', 'silent');
 
+/**
+ * Answers held until the test releases them: a subscriber that stays busy for exactly as long as a
+ * test needs, so that "while it was still busy" is a fact of the run, not a guess about timing.
+ */
+function gate(): { until: Promise<void>; release: () => void } {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  return { until: promise, release: () => resolve() };
+}
+
+type Behaviour = { status: number; delayMs?: number; body?: unknown; until?: Promise<void> };
+
 /** A real HTTP subscriber whose behaviour a test sets per request. */
-async function startSubscriber(behave: (event: EventEnvelope, attempt: number) => { status: number; delayMs?: number; body?: unknown } = () => ({ status: 200 })) {
+async function startSubscriber(behave: (event: EventEnvelope, attempt: number) => Behaviour = () => ({ status: 200 })) {
   const received: EventEnvelope[] = [];
   const logIds: unknown[] = [];
   let attempts = 0;
@@ -20,11 +31,13 @@ async function startSubscriber(behave: (event: EventEnvelope, attempt: number) =
     req.on('end', () => {
       const event = JSON.parse(body) as EventEnvelope;
       attempts += 1;
-      const { status, delayMs = 0, body: answer } = behave(event, attempts);
-      setTimeout(() => {
-        if (status >= 200 && status < 300) received.push(event);
-        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(answer ?? { ok: true }));
-      }, delayMs);
+      const { status, delayMs = 0, body: answer, until = Promise.resolve() } = behave(event, attempts);
+      void until.then(() =>
+        setTimeout(() => {
+          if (status >= 200 && status < 300) received.push(event);
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(answer ?? { ok: true }));
+        }, delayMs),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -111,47 +124,76 @@ describe('Delivery', () => {
     expect(flaky.attempts()).toBe(6);
   });
 
-  it('when one subscriber is slow and another is down, then a healthy one is not delayed', async () => {
-    const slow = await startSubscriber(() => ({ status: 200, delayMs: 1_000 }));
+  it('when one subscriber is busy and another is down, then a healthy one gets every event meanwhile', async () => {
+    const busy = gate();
+    const slow = await startSubscriber(() => ({ status: 200, until: busy.until }));
     const healthy = await startSubscriber();
     running.push({ stop: slow.close }, { stop: healthy.close });
-    startDelivery([
-      { name: 'slow', url: slow.url },
-      { name: 'down', url: 'http://127.0.0.1:9/events' },
-      { name: 'healthy', url: healthy.url },
-    ]);
+    // Long enough that the busy subscriber's first delivery is still the one in flight at the end.
+    startDelivery(
+      [
+        { name: 'slow', url: slow.url },
+        { name: 'down', url: 'http://127.0.0.1:9/events' },
+        { name: 'healthy', url: healthy.url },
+      ],
+      { timeoutMs: 60_000 },
+    );
+    running.push({ stop: () => Promise.resolve(busy.release()) });
 
     for (let n = 1; n <= 10; n += 1) await publish(n);
-    await waitFor(() => (healthy.received.length === 10 ? true : undefined), { what: 'the healthy subscriber' });
+    await waitFor(() => (healthy.received.length === 10 && slow.attempts() === 1 ? true : undefined), { what: 'the healthy subscriber to get all ten while the busy one has its first' });
 
-    // The slow one needs 10 s for these: the healthy one got everything while it was still busy.
-    expect(slow.received.length).toBeLessThan(10);
+    expect(healthy.received.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    expect({ attempts: slow.attempts(), answered: slow.received.length }).toEqual({ attempts: 1, answered: 0 });
+
+    busy.release();
+    await waitFor(() => (slow.received.length === 10 ? true : undefined), { what: 'the busy subscriber to catch up once it answers' });
+    expect(slow.received.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
   });
 
-  it('when subscribers share one host and port (a gateway), then two slow ones do not hold up a healthy one', async () => {
+  it('when subscribers share one host and port (a gateway), then two busy ones do not hold up a third', async () => {
     // One server, three paths: a per-origin connection pool would be shared by all three.
-    const received: string[] = [];
+    const busy = gate();
+    const paths = ['/slow-1', '/slow-2', '/fast'] as const;
+    const arrived = Object.fromEntries(paths.map((path) => [path, [] as number[]]));
+    const answered = Object.fromEntries(paths.map((path) => [path, [] as number[]]));
     const server = http.createServer((req, res) => {
-      req.resume();
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
       req.on('end', () => {
-        const answer = () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-        if (req.url === '/fast') {
-          received.push(req.url);
-          answer();
-        } else setTimeout(answer, 1_500);
+        const path = req.url!;
+        const { seq } = JSON.parse(body) as EventEnvelope;
+        arrived[path]!.push(seq);
+        const answer = () => {
+          answered[path]!.push(seq);
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        };
+        if (path === '/fast') answer();
+        else void busy.until.then(answer);
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     running.push({ stop: () => (server.closeAllConnections(), new Promise((resolve) => server.close(resolve))) });
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    startDelivery([
-      { name: 'slow-1', url: `${origin}/slow-1` },
-      { name: 'slow-2', url: `${origin}/slow-2` },
-      { name: 'fast', url: `${origin}/fast` },
-    ]);
+    startDelivery(
+      paths.map((path) => ({ name: path.slice(1), url: `${origin}${path}` })),
+      { timeoutMs: 60_000 },
+    );
+    running.push({ stop: () => Promise.resolve(busy.release()) });
 
     for (let n = 1; n <= 5; n += 1) await publish(n);
-    await waitFor(() => (received.length === 5 ? true : undefined), { timeoutMs: 1_000, what: 'the fast subscriber to get all five while the slow ones are still busy' });
+    await waitFor(() => (answered['/fast']!.length === 5 && arrived['/slow-1']!.length === 1 && arrived['/slow-2']!.length === 1 ? true : undefined), {
+      what: 'the fast subscriber to get all five while each busy one has its first',
+    });
+
+    expect({ arrived, answered }).toEqual({
+      arrived: { '/slow-1': [1], '/slow-2': [1], '/fast': [1, 2, 3, 4, 5] },
+      answered: { '/slow-1': [], '/slow-2': [], '/fast': [1, 2, 3, 4, 5] },
+    });
+
+    busy.release();
+    await waitFor(() => (answered['/slow-1']!.length === 5 && answered['/slow-2']!.length === 5 ? true : undefined), { what: 'the busy subscribers to catch up once they answer' });
+    expect(answered).toEqual({ '/slow-1': [1, 2, 3, 4, 5], '/slow-2': [1, 2, 3, 4, 5], '/fast': [1, 2, 3, 4, 5] });
   });
 
   it('when a subscriber does not answer in time, then the delivery times out and is retried', async () => {
