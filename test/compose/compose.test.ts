@@ -138,12 +138,19 @@ describe('docker compose up', () => {
     expect(Object.values(await view()).map((p) => p.title)).toEqual(expect.arrayContaining(titles));
   });
 
-  it('when moderation is stopped while comments are added, then all get moderated once it starts', async () => {
+  it('when moderation is stopped while comments are added, then query shows them all pending, and all get moderated once it starts', async () => {
     const post = await createPost(unique('moderation down'));
     await compose('stop', 'moderation');
     const contents = Array.from({ length: 5 }, (_, i) => `while moderation was away #${i}`);
-    for (const content of contents) await createComment(post.id, content);
-    expect(((await view())[post.id]?.comments ?? []).every((c) => c.status === 'pending')).toBe(true);
+    const created: CommentView[] = [];
+    for (const content of contents) created.push(await createComment(post.id, content));
+
+    // Only once query shows all five does "all pending" say anything: an empty list is all pending too.
+    const whileStopped = await waitFor(async () => {
+      const list = (await view())[post.id]?.comments ?? [];
+      return list.length === contents.length ? list : undefined;
+    }, { timeoutMs: 20_000, what: 'query to show the five comments' });
+    expect(whileStopped).toEqual(created.map(({ id, content }) => ({ id, content, status: 'pending' })));
 
     await compose('start', 'moderation');
 
