@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createLogger, Lifecycle } from '@blog/common';
+import { createLogger, Lifecycle, limits } from '@blog/common';
 import { loadRouteTable } from '@blog/routes';
 import { makeTempDir, pathTrickCases, routeCases } from '@blog/testing';
 import request from 'supertest';
@@ -192,6 +192,51 @@ describe('gateway', () => {
 
       expect(response.status).toBe(200);
       expect(JSON.parse(response.text)).toMatchObject({ upstream: 'comments-srv', url: '/posts/abc/comments?note=a;b/../c' });
+    });
+  });
+
+  describe('when a body is over the services\' limit', () => {
+    let entry: Awaited<ReturnType<typeof listen>>;
+    beforeAll(async () => {
+      entry = await listen(gateway);
+    });
+    afterAll(() => entry.close());
+    const forwarded = () => upstreams.flatMap((upstream) => upstream.received);
+    const json = { 'content-type': 'application/json' };
+
+    it('then a declared length over it is refused with 413 JSON, like the services do, and reaches no service', async () => {
+      const before = forwarded().length;
+      const body = Buffer.alloc(limits.bodyMaxBytes + 1, 'a');
+
+      const response = await rawRequest(entry.port, { method: 'POST', path: '/posts/create', headers: { ...json, 'content-length': body.length }, chunks: [body] });
+
+      expect(response.status).toBe(413);
+      expect(response.headers['x-served-by']).toBe('gateway');
+      expect(JSON.parse(response.text)).toEqual({ error: { code: 'payload_too_large', message: expect.any(String) } });
+      expect(forwarded().slice(before)).toEqual([]);
+    });
+
+    it('then a chunked body that grows over it is refused with 413 JSON and reaches no service', async () => {
+      const before = forwarded().length;
+      const chunks = Array.from({ length: 4 }, () => Buffer.alloc(limits.bodyMaxBytes / 2, 'a'));
+
+      const response = await rawRequest(entry.port, { method: 'POST', path: '/posts/0b6c1f2e-1d2a-4c55-9a3e-2f9f7b1c0d11/comments', headers: json, chunks });
+
+      expect(response.status).toBe(413);
+      expect(JSON.parse(response.text)).toEqual({ error: { code: 'payload_too_large', message: expect.any(String) } });
+      expect(forwarded().slice(before)).toEqual([]);
+    });
+
+    it('then a body of exactly the limit still goes through untouched, chunked or not', async () => {
+      const body = Buffer.alloc(limits.bodyMaxBytes, 'b');
+
+      const declared = await rawRequest(entry.port, { method: 'POST', path: '/posts/create', headers: { ...json, 'content-length': body.length }, chunks: [body] });
+      const chunked = await rawRequest(entry.port, { method: 'POST', path: '/posts/create', headers: json, chunks: [body.subarray(0, 1000), body.subarray(1000)] });
+
+      expect(declared.status).toBe(200);
+      expect(JSON.parse(declared.text)).toMatchObject({ upstream: 'posts-clusterip-srv', body: body.toString() });
+      expect(chunked.status).toBe(200);
+      expect(JSON.parse(chunked.text)).toMatchObject({ upstream: 'posts-clusterip-srv', body: body.toString() });
     });
   });
 });
