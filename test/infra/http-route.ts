@@ -88,7 +88,8 @@ export function createHttpRouteMatcher(route: IHTTPRoute): (request: { method?: 
  *     with them unescaped and normalized, and the client's next request is for that path;
  *   - otherwise the path is normalized per RFC 3986 by Chromium's URL canonicalizer (escapes of
  *     unreserved characters decoded, so %2e is a dot; `.` and `..` resolved, `..` stopping at the
- *     root; a backslash read as a slash), then `//` merged;
+ *     root; a backslash read as a slash: not checked against Envoy, and the outcome is the same
+ *     if it is kept, as the backend gets the path the rule matched), then `//` merged;
  *   - the route matches that path, and the upstream receives that same path.
  * Other implementations may differ: the evaluation holds for Envoy Gateway, as the manifest says.
  */
