@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { request } from 'node:http';
 import { promisify } from 'node:util';
-import type { CommentView, PostsView } from '@blog/common/contract';
-import { repoRoot, routeCases, waitFor } from '@blog/testing';
+import { limits, type CommentView, type PostsView } from '@blog/common/contract';
+import { pathTrickCases, repoRoot, routeCases, waitFor } from '@blog/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -41,6 +42,32 @@ async function http(method: 'GET' | 'POST', path: string, body?: unknown) {
     json = undefined;
   }
   return { status: response.status, servedBy: response.headers.get('x-served-by'), json, text };
+}
+
+/** A request whose path is sent exactly as written (fetch would resolve its dot segments first). */
+function rawHttp(method: 'GET' | 'POST', path: string, body?: Buffer) {
+  return new Promise<{ status: number; servedBy: string | undefined; json: unknown }>((resolve, reject) => {
+    const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': body.length };
+    const req = request({ host: 'localhost', port, method, path, headers, timeout: 10_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode!, servedBy: res.headers['x-served-by'] as string | undefined, json });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
+    req.on('error', reject);
+    // The answer may come before the whole body is sent.
+    if (body !== undefined) req.write(body, () => {});
+    req.end();
+  });
 }
 
 const view = async () => (await http('GET', '/posts')).json as PostsView;
@@ -89,6 +116,40 @@ describe('docker compose up', () => {
     controller.abort();
 
     expect(response.headers.get('x-served-by')).toBe(expected);
+  });
+
+  it.each(pathTrickCases)('refuses $method $path ($trick) at the entry with 400 JSON', async ({ method, path }) => {
+    const response = await rawHttp(method, path, method === 'POST' ? Buffer.from('{}') : undefined);
+
+    expect(response).toMatchObject({ status: 400, servedBy: 'gateway', json: { error: { code: 'invalid_path' } } });
+  });
+
+  it('when the client container is asked for the same paths directly, then its nginx refuses every one with 400 JSON', async () => {
+    // From inside the gateway container: the client's port is not published.
+    const askClient = [
+      `const cases = ${JSON.stringify(pathTrickCases.map(({ method, path }) => ({ method, path })))};`,
+      "const http = require('node:http');",
+      'const ask = ({ method, path }) => new Promise((resolve, reject) => {',
+      "  const req = http.request({ host: 'client', port: 3000, method, path }, (res) => {",
+      "    let text = ''; res.on('data', (c) => (text += c));",
+      "    res.on('end', () => { let code; try { code = JSON.parse(text).error.code; } catch {} resolve({ method, path, status: res.statusCode, code }); });",
+      "  }); req.on('error', reject); req.end();",
+      '});',
+      '(async () => { const answers = []; for (const c of cases) answers.push(await ask(c)); process.stdout.write(JSON.stringify(answers)); })();',
+    ].join('\n');
+
+    const { stdout } = await run('docker', ['compose', '-p', project, 'exec', '-T', 'gateway', 'node', '-e', askClient], { cwd: repoRoot, env: { ...process.env, BLOG_PORT: String(port) }, maxBuffer: 64 * 1024 * 1024 });
+    const answers = JSON.parse(stdout) as Array<{ method: string; path: string; status: number; code: string | undefined }>;
+
+    // invalid_path: the client's own check; bad_request: nginx itself refused a path above the root.
+    expect(answers.filter((answer) => answer.status !== 400 || !['invalid_path', 'bad_request'].includes(answer.code ?? ''))).toEqual([]);
+    expect(answers).toHaveLength(pathTrickCases.length);
+  });
+
+  it('when a body is over the services\' limit, then the entry refuses it with 413 JSON before any service', async () => {
+    const response = await rawHttp('POST', '/posts/create', Buffer.alloc(limits.bodyMaxBytes + 1, 'a'));
+
+    expect(response).toMatchObject({ status: 413, servedBy: 'gateway', json: { error: { code: 'payload_too_large' } } });
   });
 
   it('when a post gets "hello" and "Orange juice", then query shows them approved and rejected', async () => {

@@ -77,3 +77,57 @@ export function createHttpRouteMatcher(route: IHTTPRoute): (request: { method?: 
     return winner && { ...winner.target, matchedBy: `${winner.type} ${winner.value}` };
   };
 }
+
+/**
+ * What Envoy Gateway (the `eg` class of infra/gateway-api) does with a request path before its
+ * routes see it, with its defaults (no ClientTrafficPolicy changes them): the HTTP connection
+ * manager it configures has normalize_path and merge_slashes on, and path_with_escaped_slashes_action
+ * UNESCAPE_AND_REDIRECT (envoyproxy/gateway internal/xds/translator/listener.go; api/v1alpha1
+ * PathSettings). So:
+ *   - a path with %2F or %5C (either case) is not routed: Envoy answers a redirect to the path
+ *     with them unescaped and normalized, and the client's next request is for that path;
+ *   - otherwise the path is normalized per RFC 3986 by Chromium's URL canonicalizer (escapes of
+ *     unreserved characters decoded, so %2e is a dot; `.` and `..` resolved, `..` stopping at the
+ *     root; a backslash read as a slash: not checked against Envoy, and the outcome is the same
+ *     if it is kept, as the backend gets the path the rule matched), then `//` merged;
+ *   - the route matches that path, and the upstream receives that same path.
+ * Other implementations may differ: the evaluation holds for Envoy Gateway, as the manifest says.
+ */
+export type EnvoyOutcome =
+  | { redirect: string }
+  | { redirect?: never; service: string; port: number | undefined; routedOn: string; upstreamPath: string };
+
+const unreserved = /[A-Za-z0-9\-._~]/;
+
+/** Envoy's normal form of a path without escaped slashes (no query). */
+export function normalizeLikeEnvoy(path: string): string {
+  const decoded = path.replace(/%([0-9a-f]{2})/gi, (escape, hex: string) => {
+    const char = String.fromCharCode(parseInt(hex, 16));
+    return unreserved.test(char) ? char : escape;
+  });
+  const segments: string[] = [];
+  const parts = decoded.replaceAll('\\', '/').split('/').slice(1);
+  for (const [index, segment] of parts.entries()) {
+    const last = index === parts.length - 1;
+    if (segment === '..') {
+      segments.pop();
+      if (last) segments.push('');
+    } else if (segment === '.') {
+      if (last) segments.push('');
+    } else {
+      segments.push(segment);
+    }
+  }
+  return `/${segments.join('/')}`.replace(/\/{2,}/g, '/');
+}
+
+export function forwardLikeEnvoyGateway(match: ReturnType<typeof createHttpRouteMatcher>, request: { method: string; target: string }): EnvoyOutcome {
+  const queryAt = request.target.search(/[?#]/);
+  const path = queryAt === -1 ? request.target : request.target.slice(0, queryAt);
+  const query = queryAt === -1 ? '' : request.target.slice(queryAt);
+  if (/%(2f|5c)/i.test(path)) return { redirect: `${normalizeLikeEnvoy(path.replace(/%2f/gi, '/').replace(/%5c/gi, '\\'))}${query}` };
+  const normalized = normalizeLikeEnvoy(path);
+  const target = match({ method: request.method, path: normalized });
+  if (!target) throw new Error(`no HTTPRoute rule matches ${normalized}: the Gateway would answer 404`);
+  return { service: target.service, port: target.port, routedOn: normalized, upstreamPath: `${normalized}${query}` };
+}

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
+export { pathRefusal } from './request-path.js';
+
 /**
  * The blog's public routes are defined once, in the Ingress (`infra/k8s/ingress-srv.yaml`). Every
  * other entry point (`pnpm start`'s gateway, the compose entry, the Gateway API routes) is derived

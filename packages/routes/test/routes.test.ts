@@ -1,6 +1,6 @@
-import { routeCases } from '@blog/testing';
+import { pathTrickCases, routeCases } from '@blog/testing';
 import { describe, expect, it } from 'vitest';
-import { loadRouteTable, orderLikeIngressNginx, parseIngress } from '../src/index.js';
+import { loadRouteTable, orderLikeIngressNginx, parseIngress, pathRefusal } from '../src/index.js';
 
 describe('the Ingress route table', () => {
   const table = loadRouteTable();
@@ -47,5 +47,40 @@ ${paths.map((p, i) => `          - path: ${p}\n            pathType: Implementat
 
   it('when paths are as long as each other, then the later-sorting path goes first', () => {
     expect(orderLikeIngressNginx([{ path: '/?(.*)' }, { path: '/posts' }]).map((r) => r.path)).toEqual(['/posts', '/?(.*)']);
+  });
+});
+
+describe('pathRefusal', () => {
+  it.each(routeCases)('when the path is a public route ($path), then it is not refused', ({ path }) => {
+    expect(pathRefusal(path)).toBeUndefined();
+  });
+
+  it.each(pathTrickCases)('when the path is $path ($trick), then it is refused', ({ path }) => {
+    expect(pathRefusal(path)).toEqual(expect.any(String));
+  });
+
+  it('when dots, slashes or ";" are in the query string only, then the path is not refused', () => {
+    expect(pathRefusal('/posts?before=a;b&x=../..%2f')).toBeUndefined();
+  });
+
+  it('when the target is not a path (absolute-form, or *), then it is refused', () => {
+    expect(pathRefusal('http://posts.com/events')).toBe('no leading "/" (an absolute-form or * target)');
+    expect(pathRefusal('*')).toBe('no leading "/" (an absolute-form or * target)');
+  });
+
+  it('when each construct appears alone, then the refusal names it', () => {
+    expect(pathRefusal('/posts/a%2Eb')).toBe('an encoded dot, slash or backslash');
+    expect(pathRefusal('/posts/a%25252fb')).toBe('an encoded dot, slash or backslash');
+    expect(pathRefusal('/posts/a\\b')).toBe('a backslash');
+    expect(pathRefusal('/posts;x')).toBe('a ";" parameter');
+    expect(pathRefusal('/posts//stream')).toBe('an empty segment ("//")');
+    expect(pathRefusal('/posts/./stream')).toBe('a dot segment');
+    expect(pathRefusal('/posts/..')).toBe('a dot segment');
+  });
+
+  it('when dots are part of a name, or another character is encoded, then the path is not refused', () => {
+    expect(pathRefusal('/assets/app.1a2b.js')).toBeUndefined();
+    expect(pathRefusal('/posts/...')).toBeUndefined();
+    expect(pathRefusal('/posts/caf%C3%A9')).toBeUndefined();
   });
 });

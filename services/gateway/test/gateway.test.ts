@@ -2,16 +2,18 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createLogger, Lifecycle } from '@blog/common';
+import { createLogger, Lifecycle, limits } from '@blog/common';
 import { loadRouteTable } from '@blog/routes';
-import { makeTempDir, routeCases } from '@blog/testing';
+import { makeTempDir, pathTrickCases, routeCases } from '@blog/testing';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../src/app.js';
 
-/** A real upstream that answers with its own name and what it received. */
+/** A real upstream that answers with its own name and what it received, and remembers every request. */
 async function startUpstream(name: string) {
+  const received: string[] = [];
   const server = http.createServer((req, res) => {
+    received.push(`${req.method} ${req.url}`);
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
@@ -24,14 +26,76 @@ async function startUpstream(name: string) {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ upstream: name, method: req.method, url: req.url, body, forwardedFor: req.headers['x-forwarded-for'] ?? null }));
     });
   });
+  server.on('upgrade', (req, socket) => {
+    received.push(`${req.method} ${req.url} (upgrade)`);
+    socket.destroy();
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
     close: () => {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/** The gateway on a real port, with its upgrade handler, as index.ts runs it. */
+async function listen(gateway: ReturnType<typeof createGateway>) {
+  const server = http.createServer(gateway.app);
+  server.on('upgrade', (req, socket, head) => gateway.upgrade(req, socket, head));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+interface RawRequest {
+  method: string;
+  /** Sent exactly as written: no client library resolves or re-encodes it. */
+  path: string;
+  headers?: http.OutgoingHttpHeaders;
+  /** Written in these chunks (chunked transfer unless a content-length header is given). */
+  chunks?: Buffer[];
+}
+
+function rawRequest(port: number, { method, path: target, headers = {}, chunks = [] }: RawRequest) {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: target, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    // An answer may come before the whole body is sent: writing the rest may then fail, which is fine.
+    for (const chunk of chunks) req.write(chunk, () => {});
+    req.end();
+  });
+}
+
+/** An upgrade request: the raw status line of the answer, or how the socket ended. */
+function rawUpgrade(port: number, target: string) {
+  return new Promise<{ status: number | undefined; text: string }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: target, headers: { connection: 'upgrade', upgrade: 'websocket' } });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode, text: '' });
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 const logger = createLogger('gateway-test', 'silent');
@@ -91,6 +155,89 @@ describe('gateway', () => {
   it('answers its own health and readiness', async () => {
     expect((await request(gateway.app).get('/healthz')).body).toEqual({ status: 'ok' });
     expect((await request(gateway.app).get('/readyz')).status).toBe(200);
+  });
+
+  describe('when a path is spelled to leave its public prefix', () => {
+    let entry: Awaited<ReturnType<typeof listen>>;
+    beforeAll(async () => {
+      entry = await listen(gateway);
+    });
+    afterAll(() => entry.close());
+    const forwarded = () => upstreams.flatMap((upstream) => upstream.received);
+
+    it.each(pathTrickCases)('then $method $path ($trick) is refused with 400 JSON and reaches no service', async ({ method, path: target }) => {
+      const before = forwarded().length;
+      const body = method === 'POST' ? { headers: { 'content-type': 'application/json', 'content-length': 2 }, chunks: [Buffer.from('{}')] } : {};
+
+      const response = await rawRequest(entry.port, { method, path: target, ...body });
+
+      expect(response.status).toBe(400);
+      expect(response.headers['x-served-by']).toBe('gateway');
+      expect(JSON.parse(response.text)).toEqual({ error: { code: 'invalid_path', message: expect.any(String) } });
+      expect(forwarded().slice(before)).toEqual([]);
+    });
+
+    it('then an upgrade to such a path is refused with 400 too and reaches no service', async () => {
+      const before = forwarded().length;
+
+      const answers = await Promise.all(['/posts/%2e%2e/metrics', '/posts/stream/..%2fevents', '/posts\\..\\healthz'].map((target) => rawUpgrade(entry.port, target)));
+
+      expect(answers.map((answer) => answer.status)).toEqual([400, 400, 400]);
+      expect(answers.map((answer) => (JSON.parse(answer.text) as { error: { code: string } }).error.code)).toEqual(['invalid_path', 'invalid_path', 'invalid_path']);
+      expect(forwarded().slice(before)).toEqual([]);
+    });
+
+    it('then a clean path with a query string still goes through, byte for byte', async () => {
+      const response = await rawRequest(entry.port, { method: 'GET', path: '/posts/abc/comments?note=a;b/../c' });
+
+      expect(response.status).toBe(200);
+      expect(JSON.parse(response.text)).toMatchObject({ upstream: 'comments-srv', url: '/posts/abc/comments?note=a;b/../c' });
+    });
+  });
+
+  describe('when a body is over the services\' limit', () => {
+    let entry: Awaited<ReturnType<typeof listen>>;
+    beforeAll(async () => {
+      entry = await listen(gateway);
+    });
+    afterAll(() => entry.close());
+    const forwarded = () => upstreams.flatMap((upstream) => upstream.received);
+    const json = { 'content-type': 'application/json' };
+
+    it('then a declared length over it is refused with 413 JSON, like the services do, and reaches no service', async () => {
+      const before = forwarded().length;
+      const body = Buffer.alloc(limits.bodyMaxBytes + 1, 'a');
+
+      const response = await rawRequest(entry.port, { method: 'POST', path: '/posts/create', headers: { ...json, 'content-length': body.length }, chunks: [body] });
+
+      expect(response.status).toBe(413);
+      expect(response.headers['x-served-by']).toBe('gateway');
+      expect(JSON.parse(response.text)).toEqual({ error: { code: 'payload_too_large', message: expect.any(String) } });
+      expect(forwarded().slice(before)).toEqual([]);
+    });
+
+    it('then a chunked body that grows over it is refused with 413 JSON and reaches no service', async () => {
+      const before = forwarded().length;
+      const chunks = Array.from({ length: 4 }, () => Buffer.alloc(limits.bodyMaxBytes / 2, 'a'));
+
+      const response = await rawRequest(entry.port, { method: 'POST', path: '/posts/0b6c1f2e-1d2a-4c55-9a3e-2f9f7b1c0d11/comments', headers: json, chunks });
+
+      expect(response.status).toBe(413);
+      expect(JSON.parse(response.text)).toEqual({ error: { code: 'payload_too_large', message: expect.any(String) } });
+      expect(forwarded().slice(before)).toEqual([]);
+    });
+
+    it('then a body of exactly the limit still goes through untouched, chunked or not', async () => {
+      const body = Buffer.alloc(limits.bodyMaxBytes, 'b');
+
+      const declared = await rawRequest(entry.port, { method: 'POST', path: '/posts/create', headers: { ...json, 'content-length': body.length }, chunks: [body] });
+      const chunked = await rawRequest(entry.port, { method: 'POST', path: '/posts/create', headers: json, chunks: [body.subarray(0, 1000), body.subarray(1000)] });
+
+      expect(declared.status).toBe(200);
+      expect(JSON.parse(declared.text)).toMatchObject({ upstream: 'posts-clusterip-srv', body: body.toString() });
+      expect(chunked.status).toBe(200);
+      expect(JSON.parse(chunked.text)).toMatchObject({ upstream: 'posts-clusterip-srv', body: body.toString() });
+    });
   });
 });
 
