@@ -40,6 +40,8 @@ export interface ProjectionOptions<S> {
   pageSize?: number;
   /** Deliveries and catch-ups that may wait for the one under way; more get 503 `state_busy`. */
   maxWaiting?: number;
+  /** See `Outbox`: how long failing attempts make a waiting outbox stalled. */
+  outboxStallAfterMs?: number;
 }
 
 /** Enough for every connection the bus and the public routes keep open at once, and far from a memory problem. */
@@ -107,7 +109,15 @@ export class Projection<S> {
     readonly db: DatabaseSync,
   ) {
     this.meta = new MetaTable(db);
-    this.outbox = new Outbox(db, options.bus, options.logger);
+    this.outbox = new Outbox({
+      db,
+      bus: options.bus,
+      logger: options.logger,
+      metrics: options.metrics,
+      adopt: (stored, logId) => this.deliver(stored, { logId }),
+      onStorageFailed: (error) => this.fail(error, 'publishing reactions'),
+      ...(options.outboxStallAfterMs === undefined ? {} : { stallAfterMs: options.outboxStallAfterMs }),
+    });
     this.state = options.spec.open(db);
     this.lastSeqValue = Number(this.meta.get('last_seq') ?? 0);
     this.logIdValue = this.meta.get('log_id');
@@ -124,12 +134,6 @@ export class Projection<S> {
       help: 'Sequence number of the last event applied',
       registers: [options.metrics],
       collect: () => lastSeqGauge.set(this.lastSeq),
-    });
-    const outboxGauge: Gauge = new Gauge({
-      name: 'projection_outbox_pending',
-      help: 'Events published in reaction and not yet confirmed by the bus',
-      registers: [options.metrics],
-      collect: () => outboxGauge.set(this.outbox.pending),
     });
   }
 
@@ -159,6 +163,11 @@ export class Projection<S> {
   /** The id of the bus's log this state was built from (undefined before the first contact). */
   get logId(): string | undefined {
     return this.logIdValue;
+  }
+
+  /** The reactions still to publish (see Outbox). */
+  get outboxPending(): number {
+    return this.outbox.pending;
   }
 
   /** Set once the state could not be stored: nothing is acknowledged any more. */
@@ -224,11 +233,13 @@ export class Projection<S> {
   }
 
   /** Stops publishing reactions (the rest stays in the outbox table) and closes the database. */
-  close(): Promise<void> {
-    return this.exclusive(
-      async () => {
-        await this.outbox.stop();
+  async close(): Promise<void> {
+    // First, and outside the lock: the outbox may be handing the projection an event to adopt.
+    await this.outbox.stop();
+    await this.exclusive(
+      () => {
         if (this.db.isOpen) this.db.close();
+        return Promise.resolve();
       },
       { bounded: false },
     );
