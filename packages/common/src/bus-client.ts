@@ -12,6 +12,12 @@ export interface BusClientOptions {
   timeoutMs: number;
   /** EVENT_BUS_SECRET: signs every request; unset sends them unsigned. */
   secret?: string | undefined;
+  /**
+   * At most this many `publish` calls wait for their batch; more are refused with 503
+   * `publish_queue_full` at once. Events are small (bounded by their schemas), so this bounds memory
+   * while the bus is slow, instead of letting callers pile up until the process runs out of it.
+   */
+  maxQueuedPublishes?: number;
 }
 
 export interface EventPage {
@@ -23,7 +29,10 @@ export interface EventPage {
 }
 
 export interface BusClient {
-  /** Resolves once the bus has the event on disk; fails with a 503 AppError when it cannot say so. */
+  /**
+   * Resolves once the bus has the event on disk; fails with a 503 AppError when it cannot say so
+   * (or when `maxQueuedPublishes` wait already), with a BusRefusedError when the bus refuses it.
+   */
   publish(event: PublishRequest): Promise<EventEnvelope>;
   /** Publishes several events in one request, stored in this order; all or none are confirmed. */
   publishAll(events: readonly PublishRequest[]): Promise<EventEnvelope[]>;
@@ -33,6 +42,38 @@ export interface BusClient {
    */
   readEvents(after: number, limit: number, options?: { waitMs?: number; signal?: AbortSignal }): Promise<EventPage>;
   close(): Promise<void>;
+}
+
+/**
+ * The bus answered 4xx: it is up and refuses the request itself, so sending it again as it is gets
+ * the same answer. The caller sees a 502; `busStatus` and `answer` say what the bus said.
+ */
+export class BusRefusedError extends AppError {
+  /** The bus's own `{ error: { code, message, details } }`, when it sent one. */
+  readonly answer: { code?: string; message?: string; details?: unknown } | undefined;
+  /** The log the bus serves (its `logIdHeader`), when it said. */
+  readonly logId: string | undefined;
+
+  constructor(
+    readonly busStatus: number,
+    text: string,
+    headers: Record<string, unknown>,
+  ) {
+    super({ status: 502, code: 'event_bus_rejected', message: `The event bus answered ${busStatus}: ${text.slice(0, 300)}` });
+    this.answer = BusErrorAnswer.safeParse(parseJson(text)).data?.error;
+    const logId = headers[logIdHeader];
+    this.logId = typeof logId === 'string' ? logId : undefined;
+  }
+}
+
+const BusErrorAnswer = z.object({ error: z.object({ code: z.string().optional(), message: z.string().optional(), details: z.unknown() }) });
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 const EventPageResponse = z.array(DeliveryEnvelope);
@@ -50,7 +91,9 @@ interface QueuedPublish {
   reject: (error: unknown) => void;
 }
 
-export function createBusClient({ baseUrl, timeoutMs, secret }: BusClientOptions): BusClient {
+export const defaultMaxQueuedPublishes = 10 * batchLimits.maxEvents;
+
+export function createBusClient({ baseUrl, timeoutMs, secret, maxQueuedPublishes = defaultMaxQueuedPublishes }: BusClientOptions): BusClient {
   // undici's own API: much less overhead per request than fetch, and a bounded keep-alive pool.
   const dispatcher = new Agent({ connections: 32, keepAliveTimeout: 4_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   const queue: QueuedPublish[] = [];
@@ -80,11 +123,8 @@ export function createBusClient({ baseUrl, timeoutMs, secret }: BusClientOptions
     } catch (error) {
       throw new AppError({ status: 503, code: 'event_bus_unavailable', message: `The event bus is unreachable: ${describe(error)}`, cause: error });
     }
-    if (statusCode < 200 || statusCode >= 300) {
-      const status = statusCode >= 500 ? 503 : 502;
-      const code = statusCode >= 500 ? 'event_bus_unavailable' : 'event_bus_rejected';
-      throw new AppError({ status, code, message: `The event bus answered ${statusCode}: ${text.slice(0, 300)}` });
-    }
+    if (statusCode >= 500) throw new AppError({ status: 503, code: 'event_bus_unavailable', message: `The event bus answered ${statusCode}: ${text.slice(0, 300)}` });
+    if (statusCode < 200 || statusCode >= 300) throw new BusRefusedError(statusCode, text, responseHeaders);
     try {
       return { headers: responseHeaders, body: JSON.parse(text) };
     } catch (error) {
@@ -124,6 +164,11 @@ export function createBusClient({ baseUrl, timeoutMs, secret }: BusClientOptions
 
   return {
     publish(event) {
+      if (queue.length >= maxQueuedPublishes) {
+        return Promise.reject(
+          new AppError({ status: 503, code: 'publish_queue_full', message: `${queue.length} events are already waiting to be sent to the event bus; try again in a moment` }),
+        );
+      }
       return new Promise((resolve, reject) => {
         queue.push({ event, bytes: JSON.stringify(event).length, resolve, reject });
         sendQueued();

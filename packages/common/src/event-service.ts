@@ -86,7 +86,7 @@ export async function runEventService<S, Extra extends z.ZodObject = z.ZodObject
   const secret = config.EVENT_BUS_SECRET;
   const verifier = secret ? new SignatureVerifier(secret, options.service) : undefined;
   const bus = createBusClient({ baseUrl: config.EVENT_BUS_URL, timeoutMs: config.BUS_TIMEOUT_MS, secret });
-  const projection = await Projection.open({ spec, dataDir: config.DATA_DIR, bus, logger, metrics }).catch(
+  const projection = await Projection.open({ spec, dataDir: config.DATA_DIR, bus, logger, metrics, lifecycle }).catch(
     (error: unknown) => {
       logger.fatal({ err: error, dataDir: config.DATA_DIR }, `cannot load the state: ${(error as Error).message}`);
       process.exit(1);
@@ -130,6 +130,8 @@ export async function followTheLog<S>(projection: Projection<S>, bus: BusClient,
         lifecycle.markBlocked(error.message);
         return;
       }
+      // Logged and final (the process is failed): retrying cannot store anything.
+      if (projection.storageFailed) return;
       const delayMs = backoffMs(failures);
       if (failures % 10 === 0) logger.warn({ error: (error as Error).message, retryInMs: delayMs }, 'following the log failed; retrying');
       failures += 1;
@@ -152,6 +154,7 @@ export async function catchUpUntilReady<S>(projection: Projection<S>, lifecycle:
         lifecycle.markBlocked(error.message);
         return;
       }
+      if (projection.storageFailed) return;
       const delayMs = backoffMs(attempt);
       // The bus starting after us is normal: say so once, then now and then, without a stack.
       if (attempt % 10 === 0) logger.warn({ error: (error as Error).message, attempt: attempt + 1, retryInMs: delayMs }, 'catch-up failed; retrying');

@@ -32,8 +32,9 @@ export class Lifecycle {
     };
   }
   /** Something the process cannot recover from by itself (a failed disk write): restart it. */
-  markFailed(): void {
+  markFailed(reason?: string): void {
     this.state = 'failed';
+    if (reason !== undefined) this.reason = reason;
   }
   /**
    * Something a restart cannot fix and an operator must (the bus's log was replaced): unready, so

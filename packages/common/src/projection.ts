@@ -5,6 +5,7 @@ import { Counter, Gauge } from 'prom-client';
 import type { BusClient } from './bus-client.js';
 import { AppError } from './errors.js';
 import { batchLimits, BlogEvent, eventTypes, type DeliveryAck, type DeliveryEnvelope, type EventEnvelope, type PublishRequest } from './events.js';
+import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logging.js';
 import { Outbox } from './outbox.js';
 import { inTransaction, MetaTable, openDatabase, type DatabaseSync } from './sqlite.js';
@@ -33,9 +34,18 @@ export interface ProjectionOptions<S> {
   bus: BusClient;
   logger: Logger;
   metrics: Registry;
+  /** Marked failed (so /healthz answers 503) once the state cannot be stored. */
+  lifecycle?: Lifecycle;
   /** Events asked of the bus per catch-up request. */
   pageSize?: number;
+  /** Deliveries and catch-ups that may wait for the one under way; more get 503 `state_busy`. */
+  maxWaiting?: number;
+  /** See `Outbox`: how long failing attempts make a waiting outbox stalled. */
+  outboxStallAfterMs?: number;
 }
+
+/** Enough for every connection the bus and the public routes keep open at once, and far from a memory problem. */
+export const defaultMaxWaiting = 1_000;
 
 /** Where a service keeps its state under DATA_DIR. */
 export const stateDatabaseFile = 'state.db';
@@ -68,7 +78,11 @@ export class LogReplacedError extends AppError {
  *   of a batch or none of it, and no journal of our own is needed.
  * - The state belongs to one log (its id, stored with `lastSeq`); a delivery from another log is
  *   refused, never mistaken for duplicates.
- * - A storage failure is an error the caller sees (503), never a skipped event.
+ * - A storage failure is an error the caller sees (503), never a skipped event. It is final: the
+ *   error is logged, nothing more is acknowledged and the lifecycle is failed (/healthz 503), so
+ *   the orchestrator restarts the process on whatever the database holds, which is consistent.
+ * - Work waits for the lock in a bounded queue (`maxWaiting`); catch-ups asked for while one is
+ *   waiting to start share it, so a flood of requests that each want a catch-up costs one.
  *
  * Commits use `synchronous=NORMAL`: they survive a killed process at once; a power cut may take
  * back the last ones, which the bus then sends again (reactions get the same ids, stored once).
@@ -78,6 +92,11 @@ export class Projection<S> {
   private lastSeqValue: number;
   private logIdValue: string | undefined;
   private lock: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
+  private readonly maxWaiting: number;
+  /** A catch-up that waits for the lock: a catch-up asked for now is answered by it. */
+  private queuedCatchUp: Promise<void> | undefined;
+  private storageFailure: AppError | undefined;
   private readonly pageSize: number;
   private readonly appliedTotal: Counter<'type' | 'outcome'>;
   private readonly appliedListeners = new Set<(event: EventEnvelope) => void>();
@@ -90,11 +109,20 @@ export class Projection<S> {
     readonly db: DatabaseSync,
   ) {
     this.meta = new MetaTable(db);
-    this.outbox = new Outbox(db, options.bus, options.logger);
+    this.outbox = new Outbox({
+      db,
+      bus: options.bus,
+      logger: options.logger,
+      metrics: options.metrics,
+      adopt: (stored, logId) => this.deliver(stored, { logId }),
+      onStorageFailed: (error) => this.fail(error, 'publishing reactions'),
+      ...(options.outboxStallAfterMs === undefined ? {} : { stallAfterMs: options.outboxStallAfterMs }),
+    });
     this.state = options.spec.open(db);
     this.lastSeqValue = Number(this.meta.get('last_seq') ?? 0);
     this.logIdValue = this.meta.get('log_id');
     this.pageSize = options.pageSize ?? 1_000;
+    this.maxWaiting = options.maxWaiting ?? defaultMaxWaiting;
     this.appliedTotal = new Counter({
       name: 'projection_events_total',
       help: 'Events this service received from the log, by type and outcome',
@@ -106,12 +134,6 @@ export class Projection<S> {
       help: 'Sequence number of the last event applied',
       registers: [options.metrics],
       collect: () => lastSeqGauge.set(this.lastSeq),
-    });
-    const outboxGauge: Gauge = new Gauge({
-      name: 'projection_outbox_pending',
-      help: 'Events published in reaction and not yet confirmed by the bus',
-      registers: [options.metrics],
-      collect: () => outboxGauge.set(this.outbox.pending),
     });
   }
 
@@ -143,6 +165,16 @@ export class Projection<S> {
     return this.logIdValue;
   }
 
+  /** The reactions still to publish (see Outbox). */
+  get outboxPending(): number {
+    return this.outbox.pending;
+  }
+
+  /** Set once the state could not be stored: nothing is acknowledged any more. */
+  get storageFailed(): AppError | undefined {
+    return this.storageFailure;
+  }
+
   /** Set once the bus served another log: nothing is applied any more (see LogReplacedError). */
   get logReplaced(): LogReplacedError | undefined {
     return this.replaced;
@@ -155,6 +187,7 @@ export class Projection<S> {
   deliver(delivered: DeliveryEnvelope | readonly DeliveryEnvelope[], { logId }: { logId?: string | undefined } = {}): Promise<DeliveryAck> {
     const envelopes = Array.isArray(delivered) ? (delivered as readonly DeliveryEnvelope[]) : [delivered as DeliveryEnvelope];
     return this.exclusive(async () => {
+      if (this.storageFailure) throw this.storageFailure;
       this.checkLog(logId);
       let status: DeliveryAck['status'] = 'duplicate';
       const fresh = envelopes.filter((envelope) => envelope.seq > this.lastSeq);
@@ -185,17 +218,47 @@ export class Projection<S> {
 
   /** Pulls and applies everything the bus has after `lastSeq` (on start, and to fill gaps). */
   catchUp(): Promise<void> {
-    return this.exclusive(async () => {
+    if (this.queuedCatchUp) return this.queuedCatchUp;
+    const queued = this.exclusive(async () => {
+      // Started: a catch-up asked for from now on may want events this pass has already read past.
+      this.queuedCatchUp = undefined;
+      if (this.storageFailure) throw this.storageFailure;
       await this.pullLocked(Number.POSITIVE_INFINITY);
     });
+    this.queuedCatchUp = queued;
+    queued.catch(() => {
+      if (this.queuedCatchUp === queued) this.queuedCatchUp = undefined;
+    });
+    return queued;
   }
 
   /** Stops publishing reactions (the rest stays in the outbox table) and closes the database. */
-  close(): Promise<void> {
-    return this.exclusive(async () => {
-      await this.outbox.stop();
-      if (this.db.isOpen) this.db.close();
-    });
+  async close(): Promise<void> {
+    // First, and outside the lock: the outbox may be handing the projection an event to adopt.
+    await this.outbox.stop();
+    await this.exclusive(
+      () => {
+        if (this.db.isOpen) this.db.close();
+        return Promise.resolve();
+      },
+      { bounded: false },
+    );
+  }
+
+  /** Records that the state cannot be stored: logged once, final (see the invariants). */
+  private fail(error: unknown, doing: string): AppError {
+    if (!this.storageFailure) {
+      const { logger, lifecycle, dataDir } = this.options;
+      this.storageFailure = new AppError({
+        status: 503,
+        code: 'state_store_failed',
+        message: `The state database in ${dataDir} failed while ${doing} (${(error as Error).message}); nothing more is acknowledged until the service is restarted`,
+        cause: error,
+      });
+      logger.error({ err: error, dataDir, lastSeq: this.lastSeq }, this.storageFailure.message);
+      lifecycle?.markFailed(this.storageFailure.message);
+    }
+    return this.storageFailure;
   }
 
   private checkLog(offered: string | undefined): void {
@@ -203,7 +266,11 @@ export class Projection<S> {
     if (offered === undefined || offered === this.logIdValue) return;
     if (this.logIdValue === undefined) {
       // The first contact (or state from before logs had ids): this is the log we follow from now on.
-      this.meta.set('log_id', offered);
+      try {
+        this.meta.set('log_id', offered);
+      } catch (error) {
+        throw this.fail(error, 'storing the log id');
+      }
       this.logIdValue = offered;
       return;
     }
@@ -274,8 +341,7 @@ export class Projection<S> {
         this.meta.set('last_seq', lastSeq);
       });
     } catch (error) {
-      logger.error({ err: error, fromSeq: envelopes[0]!.seq, toSeq: envelopes.at(-1)!.seq }, 'storing applied events failed');
-      throw new AppError({ status: 503, code: 'state_store_failed', message: `Events could not be stored: ${(error as Error).message}`, cause: error });
+      throw this.fail(error, `storing events ${envelopes[0]!.seq}-${envelopes.at(-1)!.seq}`);
     }
     this.lastSeqValue = lastSeq;
     for (const outcome of outcomes) this.appliedTotal.inc(outcome);
@@ -285,8 +351,15 @@ export class Projection<S> {
     return applied.length > 0;
   }
 
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.lock.then(work);
+  private exclusive<T>(work: () => Promise<T>, { bounded = true } = {}): Promise<T> {
+    if (bounded && this.waiting >= this.maxWaiting) {
+      return Promise.reject(new AppError({ status: 503, code: 'state_busy', message: `${this.waiting} requests already wait for this service's state; try again in a moment` }));
+    }
+    this.waiting += 1;
+    const result = this.lock.then(() => {
+      this.waiting -= 1;
+      return work();
+    });
     this.lock = result.catch(() => undefined);
     return result;
   }

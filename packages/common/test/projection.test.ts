@@ -1,16 +1,19 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempDir, startEventBus, testBusSecret, waitFor, type ServiceProcess } from '@blog/testing';
+import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   catchUpUntilReady,
   createBusClient,
   createLogger,
   createMetricsRegistry,
+  createServiceApp,
   derivedEventId,
   Lifecycle,
   LogReplacedError,
   Projection,
+  receiveEvents,
   type BusClient,
   type EventEnvelope,
   type ProjectionSpec,
@@ -146,6 +149,61 @@ describe('Projection', () => {
     await expect(failed).rejects.toMatchObject({ status: 503, code: 'state_store_failed' });
     expect(projection.lastSeq).toBe(start.lastSeq);
     expect(projection.state.all()).toEqual(start.titles);
+    await projection.close();
+  });
+
+  it('when the disk is full, then the delivery gets 503, nothing is acknowledged after it, /healthz answers 503 and the failure is logged', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const capturing = createLogger('projection-test', 'warn', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const metrics = createMetricsRegistry('test');
+    const lifecycle = new Lifecycle();
+    const projection = await Projection.open({ spec: titles, dataDir: dir.path, bus: client, logger: capturing, metrics, lifecycle });
+    await projection.catchUp();
+    lifecycle.markReady();
+    const app = createServiceApp({ logger: capturing, metrics, lifecycle }, () => {}, receiveEvents({ projection, lifecycle }));
+    const batch = await client.publishAll(Array.from({ length: 40 }, (_, n) => ({ type: 'PostCreated' as const, data: { id: `p-full-${n}`, title: 'x'.repeat(200) } })));
+    // SQLite's own limit on the file's size: its writes fail with SQLITE_FULL, as on a full disk.
+    const { page_count: pages } = projection.db.prepare('PRAGMA page_count').get() as { page_count: number };
+    projection.db.exec(`PRAGMA max_page_count = ${pages}`);
+
+    const refused = await request(app).post('/events').send(batch);
+    // Room again: the process still acknowledges nothing, it must be restarted.
+    projection.db.exec('PRAGMA max_page_count = 1073741823');
+    const after = await request(app).post('/events').send(batch[0]);
+    const health = await request(app).get('/healthz');
+
+    expect(refused.status).toBe(503);
+    expect(refused.body).toEqual({ error: { code: 'state_store_failed', message: expect.stringContaining('database or disk is full') } });
+    expect(after.status).toBe(503);
+    expect(after.body).toMatchObject({ error: { code: 'state_store_failed' } });
+    expect(health.status).toBe(503);
+    expect(health.body).toEqual({ status: 'failed', state: 'failed' });
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'error', msg: expect.stringContaining('database or disk is full') }));
+    expect(projection.lastSeq).toBeLessThan(batch[0]!.seq);
+    await projection.close();
+  });
+
+  it('when a thousand catch-ups are asked for at once, then one pass over the bus answers them all', async () => {
+    await publishPost('to catch up with');
+    let reads = 0;
+    const counting: BusClient = { ...client, readEvents: (...args) => ((reads += 1), client.readEvents(...args)) };
+    const projection = await open({ busClient: counting });
+
+    await Promise.all(Array.from({ length: 1_000 }, () => projection.catchUp()));
+
+    expect(reads).toBe(1);
+    expect(projection.state.all()).toContain('to catch up with');
+    await projection.close();
+  });
+
+  it('when more work waits for the state than it may, then the rest is refused with 503 state_busy', async () => {
+    const projection = await Projection.open({ spec: titles, dataDir: dir.path, bus: client, logger, metrics: createMetricsRegistry('test'), maxWaiting: 2 });
+    const stored = await publishPost('waited for');
+
+    const outcomes = await Promise.allSettled(Array.from({ length: 4 }, () => projection.deliver(stored)));
+
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected']);
+    expect((outcomes[3] as PromiseRejectedResult).reason).toMatchObject({ status: 503, code: 'state_busy' });
     await projection.close();
   });
 

@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 import { startEventBus, testBusSecret, type ServiceProcess } from './processes.js';
 import { makeTempDir } from './wait.js';
-import { createBusClient, createLogger, createMetricsRegistry, Lifecycle, openDatabase, Projection, type EventServiceDeps, type ProjectionSpec } from '@blog/common';
+import { createBusClient, createLogger, createMetricsRegistry, Lifecycle, openDatabase, Projection, type EventServiceDeps, type ProjectionOptions, type ProjectionSpec, type Registry } from '@blog/common';
 
 /**
  * The dependencies a service's `createXApp` takes, built for real: the state lives in `dataDir`,
@@ -9,12 +9,15 @@ import { createBusClient, createLogger, createMetricsRegistry, Lifecycle, openDa
  * is mocked. Without a verifier the app takes unsigned deliveries, so tests can post them plainly;
  * the signature checks have tests of their own.
  */
-export async function createEventServiceDeps<S>(spec: ProjectionSpec<S>, { busUrl, dataDir }: { busUrl: string; dataDir: string }): Promise<EventServiceDeps<S>> {
+export async function createEventServiceDeps<S>(
+  spec: ProjectionSpec<S>,
+  { busUrl, dataDir, ...projectionOptions }: { busUrl: string; dataDir: string } & Pick<ProjectionOptions<S>, 'maxWaiting' | 'outboxStallAfterMs'>,
+): Promise<EventServiceDeps<S>> {
   const logger = createLogger('test', 'silent');
   const metrics = createMetricsRegistry('test');
   const bus = createBusClient({ baseUrl: busUrl, timeoutMs: 2_000, secret: testBusSecret });
-  const projection = await Projection.open({ spec, dataDir, bus, logger, metrics });
   const lifecycle = new Lifecycle();
+  const projection = await Projection.open({ spec, dataDir, bus, logger, metrics, lifecycle, ...projectionOptions });
   return { logger, metrics, lifecycle, bus, projection };
 }
 
@@ -51,4 +54,9 @@ export async function startAppUnderTest<S>(spec: ProjectionSpec<S>, createApp: (
 /** A projection's state on a real SQLite database in memory: for testing domain functions alone. */
 export function openInMemory<S>(spec: ProjectionSpec<S>): S {
   return spec.open(openDatabase(':memory:', { durability: 'normal' }));
+}
+
+/** The value of a metric without labels of its own (the first series of it); undefined when there is no such metric. */
+export async function metricValue(registry: Registry, name: string): Promise<number | undefined> {
+  return (await registry.getSingleMetric(name)?.get())?.values[0]?.value;
 }

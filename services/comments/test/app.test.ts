@@ -1,5 +1,5 @@
 import { limits, type EventServiceDeps, batchLimits } from '@blog/common';
-import { createEventServiceDeps, makeTempDir, startAppUnderTest, type AppUnderTest, signedFetch, waitFor } from '@blog/testing';
+import { createEventServiceDeps, makeTempDir, metricValue, startAppUnderTest, type AppUnderTest, signedFetch, waitFor } from '@blog/testing';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,27 @@ describe('comments API', () => {
         return found.length > 0 ? found : undefined;
       });
       expect(updates.map((event) => event.data)).toEqual([{ id: comment!.id, postId, content: 'judge me', status: 'approved' }]);
+    });
+
+    it('when the bus refuses a CommentUpdated waiting in the outbox (400), then it is set aside and the next verdict still becomes an update', async () => {
+      const postId = await existingPost();
+      const [comment] = (await request(app).post(`/posts/${postId}/comments`).send({ content: 'judge me too' })).body as Array<{ id: string }>;
+      // An update left by a version whose schema this bus does not accept (a status it does not know).
+      const refused = { id: `comment-updated-${comment!.id}-older`, type: 'CommentUpdated', data: { id: comment!.id, postId, content: 'judge me too', status: 'escalated' } };
+      deps.projection.db.prepare('INSERT INTO outbox (event) VALUES (?)').run(JSON.stringify(refused));
+      const verdict = await deps.bus.publish({ type: 'CommentModerated', data: { id: comment!.id, postId, content: 'judge me too', status: 'approved' } });
+
+      await request(app).post('/events').send(verdict);
+
+      const updates = await waitFor(async () => {
+        const found = (await busLog()).filter((event) => event.type === 'CommentUpdated' && event.data.id === comment!.id);
+        return found.length > 0 ? found : undefined;
+      });
+      expect(updates.map((event) => event.data)).toEqual([{ id: comment!.id, postId, content: 'judge me too', status: 'approved' }]);
+      await waitFor(async () => ((await metricValue(deps.metrics, 'projection_outbox_pending')) === 0 ? true : undefined), { what: 'the outbox to drain' });
+      const deadLetters = deps.projection.db.prepare('SELECT event, bus_status FROM outbox_dead_letters').all() as Array<{ event: string; bus_status: number }>;
+      expect(deadLetters.map((row) => ({ event: JSON.parse(row.event) as unknown, status: row.bus_status }))).toEqual([{ event: refused, status: 400 }]);
+      expect(await metricValue(deps.metrics, 'projection_outbox_dead_letters_total')).toBe(1);
     });
 
     it('when an event of an unknown type is delivered, then it is acknowledged and skipped', async () => {

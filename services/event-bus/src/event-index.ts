@@ -1,4 +1,4 @@
-import { AppError, type PublishRequest } from '@blog/common';
+import { AppError, type EventEnvelope, type PublishRequest } from '@blog/common';
 import type { StoredEvent } from './event-store.js';
 
 export interface TailCacheLimits {
@@ -132,8 +132,18 @@ export function sameEvent(stored: { type: string; data: unknown }, request: Publ
   return stored.type === request.type && JSON.stringify(stored.data) === JSON.stringify(request.data);
 }
 
-export function idConflict(id: string, where: string): AppError {
-  return new AppError({ status: 409, code: 'event_id_conflict', message: `Event id ${id} is already used by a different event (${where})` });
+/**
+ * The answer to an id reused for a different event. When the event under that id is durable it is
+ * in `details.stored`: a producer whose ids are derived from a cause learns what the log already
+ * says (see the Outbox in @blog/common), without reading the log.
+ */
+export function idConflict(id: string, where: string, stored?: EventEnvelope): AppError {
+  return new AppError({
+    status: 409,
+    code: 'event_id_conflict',
+    message: `Event id ${id} is already used by a different event (${where})`,
+    details: { id, ...(stored ? { stored: { id: stored.id, seq: stored.seq, type: stored.type, data: stored.data } } : {}) },
+  });
 }
 
 export const storeFailed = () => new AppError({ status: 503, code: 'event_log_failed', message: 'The event log can no longer be written; the bus must be restarted' });

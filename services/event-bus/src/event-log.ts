@@ -99,7 +99,7 @@ export class EventLog implements EventStore {
       // A generated id is new by construction: no need to look it up.
       const stored = request.id === undefined ? undefined : this.storedEvent(id);
       if (stored) {
-        if (!sameEvent(stored, request)) throw idConflict(id, `seq ${stored.seq}`);
+        if (!sameEvent(stored, request)) throw idConflict(id, `seq ${stored.seq}`, stored);
         return { envelope: stored, created: false };
       }
       const inBatch = fresh.get(id);

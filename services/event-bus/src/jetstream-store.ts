@@ -236,7 +236,7 @@ export class JetStreamStore implements EventStore {
     for (const { request, id, seq } of plan) {
       if (seq === undefined) continue;
       const stored = known.get(seq) ?? (await this.storedEnvelope(seq));
-      if (stored.id !== id || !sameEvent(stored, request)) throw idConflict(id, `seq ${seq}`);
+      if (stored.id !== id || !sameEvent(stored, request)) throw idConflict(id, `seq ${seq}`, stored.id === id ? stored : undefined);
       known.set(seq, stored);
     }
 
@@ -259,7 +259,7 @@ export class JetStreamStore implements EventStore {
       }
       // JetStream already had this id (another replica, or our own send before a reconnect): it must be the same event.
       const stored = await this.storedEnvelope(ack.seq);
-      if (stored.id !== id || !sameEvent(stored, request)) throw idConflict(id, `seq ${ack.seq}`);
+      if (stored.id !== id || !sameEvent(stored, request)) throw idConflict(id, `seq ${ack.seq}`, stored.id === id ? stored : undefined);
       results.push({ envelope: stored, created: first && sentAgain.has(id) });
     }
     return results;

@@ -69,13 +69,14 @@ describe.each(stores)('event bus API on %s', (_name, openStore) => {
       expect((await request(bus.app).get('/events')).body).toHaveLength(1);
     });
 
-    it('when an id is reused for a different event, then it is refused with 409', async () => {
-      await request(bus.app).post('/events').send({ ...postCreated('one', 'p1'), id: 'same-id' });
+    it('when an id is reused for a different event, then it is refused with 409 and the answer carries the stored event', async () => {
+      const stored = await request(bus.app).post('/events').send({ ...postCreated('one', 'p1'), id: 'same-id' });
 
       const response = await request(bus.app).post('/events').send({ ...postCreated('two', 'p1'), id: 'same-id' });
 
       expect(response.status).toBe(409);
-      expect(response.body).toEqual({ error: { code: 'event_id_conflict', message: expect.stringContaining('same-id') } });
+      expect(response.body).toEqual({ error: { code: 'event_id_conflict', message: expect.stringContaining('same-id'), details: { id: 'same-id', stored: stored.body } } });
+      expect(stored.body).toMatchObject({ id: 'same-id', data: { title: 'one' } });
     });
 
     it.each([
