@@ -5,3 +5,4 @@ export * from './route-cases.js';
 export * from './signed.js';
 export * from './nats.js';
 export * from './endless-body.js';
+export * from './deployment.js';
