@@ -15,7 +15,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -24,21 +23,19 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { headSeqHeader, type PostsPage, type PostsView, type PublishRequest } from '@blog/common';
 import {
+  deploymentNodeOptions,
   freePort,
   makeTempDir,
   NatsServer,
   natsServerAvailable,
   natsServerPath,
-  repoRoot,
   ServiceProcess,
   signedFetch,
   startStack,
   testBusSecret,
-  type ServiceName,
   type Stack,
   type StackTopology,
 } from '@blog/testing';
-import { parseAllDocuments } from 'yaml';
 import { blogHistory, postEvents, startStubSubscriber } from './fixtures.ts';
 import {
   machineInfo,
@@ -212,28 +209,6 @@ try {
 const selected = new Set<FigureGroup>(commandLine.only);
 const partialRun = selected.size < groupNames.length;
 const figuresRun = new Set<number>([...selected].flatMap((group) => figureGroups[group]));
-
-/**
- * NODE_OPTIONS of `service`'s container in its Deployment, infra/k8s/<service>-depl.yaml: figure 8
- * runs each process with the heap cap it gets in the cluster, whatever that is set to.
- */
-function deploymentNodeOptions(service: ServiceName): string {
-  const file = path.join(repoRoot, 'infra', 'k8s', `${service}-depl.yaml`);
-  interface Manifest {
-    kind?: string;
-    spec?: { template?: { spec?: { containers?: Array<{ name?: string; env?: Array<{ name?: string; value?: unknown }> }> } } };
-  }
-  for (const document of parseAllDocuments(readFileSync(file, 'utf8'))) {
-    if (document.errors.length > 0) throw new Error(`${file}: ${document.errors.map((e) => e.message).join('; ')}`);
-    const manifest = document.toJS() as Manifest | null;
-    if (manifest?.kind !== 'Deployment') continue;
-    const containers = manifest.spec?.template?.spec?.containers ?? [];
-    const container = containers.find((c) => c.name === service) ?? containers[0];
-    const value = container?.env?.find((variable) => variable.name === 'NODE_OPTIONS')?.value;
-    if (typeof value === 'string' && value.trim() !== '') return value;
-  }
-  throw new Error(`${path.relative(repoRoot, file)}: the Deployment sets no NODE_OPTIONS for its ${service} container`);
-}
 
 /** What figure 8 runs with, for the method text (an unreadable manifest fails the figure itself). */
 function describeHeapCaps(): string {

@@ -100,6 +100,23 @@ describe('App: live updates', () => {
     expect(items.map((item) => item.textContent)).toEqual(['Hello there', 'This comment has been rejected']);
   });
 
+  it('when comment frames arrive, then the new comment appears and a verdict shows in place', () => {
+    // Arrange
+    const comment = aComment({ status: 'pending', content: 'Hello there' });
+    const post = aLivePost({ title: 'Watched post', comments: [comment] });
+    const { stream } = renderApp();
+    stream.sendSnapshot(pageOf([withoutCursor(post)]));
+    const added = aComment({ status: 'approved', content: 'Second' });
+
+    // Act
+    stream.sendComment({ postId: post.id, cursor: post.cursor, comment: added });
+    stream.sendComment({ postId: post.id, cursor: post.cursor, comment: { ...comment, status: 'approved' } });
+
+    // Assert
+    const items = within(articleTitled('Watched post')).getAllByRole('listitem');
+    expect(items.map((item) => item.textContent)).toEqual(['Hello there', 'Second']);
+  });
+
   it('when another tab creates a post, then it appears', () => {
     // Arrange
     const { stream } = renderApp();
@@ -286,6 +303,30 @@ describe('App: when the server is unreachable', () => {
     // Assert
     expect(stream.connectionCount).toBe(3);
     expect(screen.getByRole('alert')).toBeInTheDocument();
+  });
+
+  it('when the server is full and asks for 12 s with Retry-After, then it reconnects after 12 s, not 1 s', () => {
+    // Arrange
+    vi.useFakeTimers();
+    const { stream } = renderApp();
+
+    // Act
+    stream.fail({ retryAfterMs: 12_000 });
+    act(() => {
+      vi.advanceTimersByTime(11_999);
+    });
+
+    // Assert
+    expect(stream.connectionCount).toBe(1);
+    expect(screen.getByRole('alert')).toBeInTheDocument();
+
+    // Act
+    act(() => {
+      vi.advanceTimersByTime(1);
+    });
+
+    // Assert
+    expect(stream.connectionCount).toBe(2);
   });
 
   it('when a reconnect succeeds, then the next failure waits 1 s again', () => {

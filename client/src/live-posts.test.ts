@@ -1,8 +1,9 @@
-import type { LivePost } from '@blog/common/contract';
+import type { CommentView, LiveComment, LivePost } from '@blog/common/contract';
 import { describe, expect, it } from 'vitest';
 import {
   applyCreatedComments,
   applyCreatedPost,
+  applyLiveComment,
   applyLivePost,
   applyOlderPage,
   applySnapshot,
@@ -25,6 +26,11 @@ function shownIds(feed: PostsFeed): string[] {
 /** Newest first, as the page shows them. */
 function idsNewestFirst(posts: readonly LivePost[]): string[] {
   return posts.toReversed().map((post) => post.id);
+}
+
+/** The `comment` frame the stream sends for `comment` of `post`. */
+function commentFrame(post: LivePost, comment: CommentView): LiveComment {
+  return { postId: post.id, cursor: post.cursor, comment };
 }
 
 function shownPost(feed: PostsFeed, id: string) {
@@ -291,6 +297,116 @@ describe('applyLivePost', () => {
   });
 });
 
+describe('applyLiveComment', () => {
+  it('when a comment is added to a post on the newest page, then it goes after the comments shown and nothing else changes', () => {
+    // Arrange
+    const first = aComment();
+    const post = aLivePost({ comments: [first] });
+    const other = aPost();
+    const feed = applySnapshot(emptyFeed, pageOf([withoutCursor(post), other]));
+    const added = aComment({ status: 'pending' });
+
+    // Act
+    const after = applyLiveComment(feed, commentFrame(post, added));
+
+    // Assert
+    expect(shownPosts(after)).toEqual([{ ...withoutCursor(post), comments: [first, added] }, other]);
+  });
+
+  it('when a comment shown pending is moderated, then its status advances in place, the others keep their order', () => {
+    // Arrange
+    const pending = aComment({ status: 'pending' });
+    const later = aComment();
+    const post = aLivePost({ comments: [pending, later] });
+    const feed = applySnapshot(emptyFeed, pageOf([withoutCursor(post)]));
+
+    // Act
+    const after = applyLiveComment(feed, commentFrame(post, { ...pending, status: 'rejected' }));
+
+    // Assert
+    expect(shownPost(after, post.id)?.comments).toEqual([{ ...pending, status: 'rejected' }, later]);
+  });
+
+  it('when a frame says pending for a comment already shown approved, then it stays approved', () => {
+    // Arrange
+    const approved = aComment({ status: 'approved' });
+    const post = aLivePost({ comments: [approved] });
+    const feed = applySnapshot(emptyFeed, pageOf([withoutCursor(post)]));
+
+    // Act
+    const after = applyLiveComment(feed, commentFrame(post, { ...approved, status: 'pending' }));
+
+    // Assert
+    expect(shownPost(after, post.id)?.comments).toEqual([approved]);
+  });
+
+  it('when a comment comes for a post created here, then the post gets the comment and its cursor, and sorts by it', () => {
+    // Arrange
+    const history = createFakeHistory(1);
+    let feed = applySnapshot(emptyFeed, history.newestPage());
+    const createdHere = history.add();
+    const newer = history.add();
+    feed = applyCreatedPost(feed, { id: createdHere.id, title: createdHere.title });
+    feed = applyLivePost(feed, newer);
+    const comment = aComment({ status: 'pending' });
+
+    // Act
+    const after = applyLiveComment(feed, commentFrame(createdHere, comment));
+
+    // Assert
+    expect(after.fresh.map((entry) => [entry.post.id, entry.cursor])).toEqual([
+      [newer.id, newer.cursor],
+      [createdHere.id, createdHere.cursor],
+    ]);
+    expect(shownPost(after, createdHere.id)?.comments).toEqual([comment]);
+  });
+
+  it('when a comment comes for a post on an older page read later, then it is added there', () => {
+    // Arrange
+    const history = createFakeHistory(pageSize + 3);
+    const feed = loadNextPage(applySnapshot(emptyFeed, history.newestPage()), history);
+    const oldest = history.posts[0]!;
+    const comment = aComment();
+
+    // Act
+    const after = applyLiveComment(feed, commentFrame(oldest, comment));
+
+    // Assert
+    expect(shownPost(after, oldest.id)?.comments).toEqual([comment]);
+    expect(shownIds(after)).toEqual(shownIds(feed));
+  });
+
+  it('when a comment comes for a post below the pages read, then the feed is unchanged', () => {
+    // Arrange
+    const history = createFakeHistory(pageSize + 3);
+    const feed = applySnapshot(emptyFeed, history.newestPage());
+
+    // Act
+    const after = applyLiveComment(feed, commentFrame(history.posts[0]!, aComment()));
+
+    // Assert
+    expect(after).toBe(feed);
+  });
+
+  it('when a comment comes for a post whose page is on its way, then the page shows it even if read before it', () => {
+    // Arrange
+    const history = createFakeHistory(pageSize + 3);
+    const feed = applySnapshot(emptyFeed, history.newestPage());
+    const request = nextPageRequest(feed, 1)!;
+    const loading = startLoadingOlder(feed, request);
+    const pageReadEarlier = history.page(request);
+    const oldest = history.posts[0]!;
+    const comment = aComment();
+
+    // Act
+    const held = applyLiveComment(loading, commentFrame(oldest, comment));
+    const after = applyOlderPage(held, request, pageReadEarlier);
+
+    // Assert
+    expect(shownPost(after, oldest.id)?.comments).toEqual([comment]);
+  });
+});
+
 describe('reading older pages', () => {
   it('when pages are read down to the oldest, then every post shows newest first and nothing more is asked for', () => {
     // Arrange
@@ -455,5 +571,13 @@ describe('retryDelayMs', () => {
 
     // Assert
     expect(delays).toEqual([1_000, 2_000, 4_000, 8_000, 10_000, 10_000]);
+  });
+
+  it('when the server asked for a longer wait, then that wait is kept; a shorter one changes nothing', () => {
+    // Act
+    const delays = [retryDelayMs(0, 12_000), retryDelayMs(4, 12_000), retryDelayMs(3, 500)];
+
+    // Assert
+    expect(delays).toEqual([12_000, 12_000, 8_000]);
   });
 });

@@ -2,6 +2,7 @@ import {
   isStatusAdvance,
   postsPageLimits,
   type CommentView,
+  type LiveComment,
   type LivePost,
   type Post,
   type PostView,
@@ -36,6 +37,14 @@ export function mergeComments(shown: readonly CommentView[], incoming: readonly 
   return [...merged, ...shown.filter((comment) => !incomingIds.has(comment.id))];
 }
 
+/** One comment's news merged into the comments shown: a new one goes last (they are listed in the order they were made), a known one only advances. */
+export function mergeComment(shown: readonly CommentView[], incoming: CommentView): CommentView[] {
+  const index = shown.findIndex((comment) => comment.id === incoming.id);
+  if (index < 0) return [...shown, incoming];
+  const known = shown[index]!;
+  return shown.with(index, { ...known, status: laterStatus(known.status, incoming.status) });
+}
+
 export function mergePost(shown: PostView | undefined, incoming: PostView): PostView {
   if (!shown) return incoming;
   return { ...incoming, comments: mergeComments(shown.comments, incoming.comments) };
@@ -59,8 +68,11 @@ export interface PageRequest {
 
 export type OlderPagesState =
   | { status: 'idle' }
-  /** `held`: stream frames for posts the awaited page may bring, merged into it when it arrives. */
-  | { status: 'loading'; request: PageRequest; held: PostView[] }
+  /**
+   * `held` and `heldComments`: stream frames for posts the awaited page may bring, merged into it
+   * when it arrives.
+   */
+  | { status: 'loading'; request: PageRequest; held: PostView[]; heldComments: LiveComment[] }
   | { status: 'failed'; message: string };
 
 /** Every post on screen, newest first: `fresh`, then `pages`, then `stale`. */
@@ -136,6 +148,30 @@ export function applyLivePost(feed: PostsFeed, live: LivePost): PostsFeed {
 }
 
 /**
+ * A `comment` stream event: one comment of post `postId`, new or with its status advanced, merged
+ * into the post wherever it is shown (a post created here also learns its cursor). A post not on
+ * screen is left alone: a new post's own frame comes before any of its comments, and a post below
+ * the pages read brings its comments with its page, unless that page is on its way: it may have
+ * been read before this change, so the change is held and merged into it.
+ */
+export function applyLiveComment(feed: PostsFeed, change: LiveComment): PostsFeed {
+  const { postId, cursor, comment } = change;
+  const withComment = (post: PostView): PostView => ({ ...post, comments: mergeComment(post.comments, comment) });
+  const freshIndex = feed.fresh.findIndex((entry) => entry.post.id === postId);
+  if (freshIndex >= 0) {
+    const fresh = feed.fresh.with(freshIndex, { post: withComment(feed.fresh[freshIndex]!.post), cursor });
+    return { ...feed, fresh: fresh.sort(byNewestFirst) };
+  }
+  const updated = updateShown(feed, postId, withComment);
+  if (updated) return updated;
+  const belowPages = feed.nextCursor !== null && compareCursors(cursor, feed.nextCursor) < 0;
+  if (belowPages && feed.older.status === 'loading') {
+    return { ...feed, older: { ...feed.older, heldComments: [...feed.older.heldComments, change] } };
+  }
+  return feed;
+}
+
+/**
  * A `snapshot` stream event, first or after a reconnect: it becomes the newest page. A snapshot can
  * predate what this tab created or saw, so comments keep the status shown and the posts on top that
  * it lacks stay there. Posts read before that the snapshot does not cover become `stale`: the broken
@@ -182,7 +218,7 @@ export function nextPageRequest(feed: PostsFeed, id: number): PageRequest | unde
 
 export function startLoadingOlder(feed: PostsFeed, request: PageRequest): PostsFeed {
   if (feed.older.status === 'loading' || feed.nextCursor !== request.before) return feed;
-  return { ...feed, older: { status: 'loading', request, held: [] } };
+  return { ...feed, older: { status: 'loading', request, held: [], heldComments: [] } };
 }
 
 function isAwaited(feed: PostsFeed, request: PageRequest): boolean {
@@ -200,7 +236,10 @@ export function applyOlderPage(feed: PostsFeed, request: PageRequest, page: Post
   for (const pagePost of page.posts) {
     const read = mergePost(staleById.get(pagePost.id), pagePost);
     const held = heldById.get(pagePost.id);
-    const post = held ? mergePost(read, held) : read;
+    let post = held ? mergePost(read, held) : read;
+    for (const change of feed.older.heldComments) {
+      if (change.postId === post.id) post = { ...post, comments: mergeComment(post.comments, change.comment) };
+    }
     // A page is not expected to repeat a post already above it; if it does, it stays where it is.
     const repeated = !staleById.has(post.id) && updateShown(next, post.id, (shown) => mergePost(shown, post));
     if (repeated) next = repeated;
@@ -242,7 +281,11 @@ export function applyCreatedComments(feed: PostsFeed, postId: string, comments: 
 const FIRST_RETRY_DELAY_MS = 1_000;
 const MAX_RETRY_DELAY_MS = 10_000;
 
-/** How long to wait before reconnecting after `failures` failed attempts in a row: 1 s, 2 s, 4 s, 8 s, 10 s, 10 s… */
-export function retryDelayMs(failures: number): number {
-  return Math.min(FIRST_RETRY_DELAY_MS * 2 ** failures, MAX_RETRY_DELAY_MS);
+/**
+ * How long to wait before reconnecting after `failures` failed attempts in a row: 1 s, 2 s, 4 s,
+ * 8 s, 10 s, 10 s…, or longer when the server asked for it (`retryAfterMs`, a full server's 503):
+ * coming back sooner would only be refused again and add to its load.
+ */
+export function retryDelayMs(failures: number, retryAfterMs = 0): number {
+  return Math.max(Math.min(FIRST_RETRY_DELAY_MS * 2 ** failures, MAX_RETRY_DELAY_MS), retryAfterMs);
 }

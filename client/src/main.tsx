@@ -3,7 +3,7 @@ import { createRoot } from 'react-dom/client';
 import { createHttpApi } from './api';
 import { App } from './App';
 import { ErrorBoundary } from './ErrorBoundary';
-import { createEventSourceSubscriber } from './posts-stream';
+import { createLiveStreamSubscriber } from './posts-stream';
 import './styles.css';
 
 const container = document.getElementById('root');
@@ -12,7 +12,7 @@ if (!container) throw new Error('index.html has no #root element');
 createRoot(container).render(
   <StrictMode>
     <ErrorBoundary>
-      <App api={createHttpApi()} subscribe={createEventSourceSubscriber()} />
+      <App api={createHttpApi()} subscribe={createLiveStreamSubscriber()} />
     </ErrorBoundary>
   </StrictMode>,
 );

@@ -1,9 +1,9 @@
-import type { CommentView, LivePost, Post, PostView, PostsPage } from '@blog/common/contract';
+import type { CommentView, LiveComment, LivePost, Post, PostView, PostsPage } from '@blog/common/contract';
 import { act } from '@testing-library/react';
 import { vi } from 'vitest';
 import { ApiRequestError, type BlogApi, type PageQuery } from './api';
 import { pageSize } from './paging';
-import type { PostsStreamHandlers, SubscribeToPosts } from './posts-stream';
+import type { PostsStreamHandlers, StreamFailure, SubscribeToPosts } from './posts-stream';
 
 /** Unique per call, so no test depends on another's data. */
 export function uniqueId(prefix: string): string {
@@ -108,10 +108,15 @@ export function createFakeStream() {
       const { handlers } = openConnection();
       act(() => handlers.onPost(post));
     },
-    fail() {
+    sendComment(change: LiveComment) {
+      const { handlers } = openConnection();
+      act(() => handlers.onComment(change));
+    },
+    /** The connection breaks, or is refused (`failure.retryAfterMs`: a full server's 503). */
+    fail(failure: StreamFailure = {}) {
       const connection = openConnection();
       connection.closed = true;
-      act(() => connection.handlers.onError());
+      act(() => connection.handlers.onError(failure));
     },
   };
 }

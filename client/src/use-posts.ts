@@ -4,6 +4,7 @@ import { ApiRequestError, type BlogApi } from './api';
 import {
   applyCreatedComments,
   applyCreatedPost,
+  applyLiveComment,
   applyLivePost,
   applyOlderPage,
   applySnapshot,
@@ -75,11 +76,15 @@ export function usePosts(subscribe: SubscribeToPosts, api: Pick<BlogApi, 'getPos
         if (!current) return;
         setFeed((shown) => applyLivePost(shown, post));
       },
-      onError() {
+      onComment(change) {
+        if (!current) return;
+        setFeed((shown) => applyLiveComment(shown, change));
+      },
+      onError({ retryAfterMs }) {
         if (!current) return;
         current = false;
         setConnection('offline');
-        const delay = retryDelayMs(failuresInARow.current);
+        const delay = retryDelayMs(failuresInARow.current, retryAfterMs);
         failuresInARow.current += 1;
         retryTimer = setTimeout(() => setConnectionAttempt((attempt) => attempt + 1), delay);
       },

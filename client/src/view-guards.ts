@@ -1,4 +1,4 @@
-import { commentStatuses, type ApiError, type CommentView, type LivePost, type Post, type PostView, type PostsPage } from '@blog/common/contract';
+import { commentStatuses, type ApiError, type CommentView, type LiveComment, type LivePost, type Post, type PostView, type PostsPage } from '@blog/common/contract';
 import { isCursor } from './paging';
 
 /*
@@ -45,6 +45,10 @@ export function isPostsPage(value: unknown): value is PostsPage {
 
 export function isLivePost(value: unknown): value is LivePost {
   return isObject(value) && isCursor(value.cursor) && isPostView(value);
+}
+
+export function isLiveComment(value: unknown): value is LiveComment {
+  return isObject(value) && typeof value.postId === 'string' && isCursor(value.cursor) && isCommentView(value.comment);
 }
 
 export function isApiError(value: unknown): value is ApiError {

@@ -1,5 +1,5 @@
 import { signRequest, signatureHeaders } from '@blog/common';
-import { signedFetch, startStack, testBusSecret, type Stack } from '@blog/testing';
+import { postEndlessBody, signedFetch, startStack, testBusSecret, type Stack } from '@blog/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPost, http, queryView, readAllEvents, unique, waitUntilSettled } from './helpers.js';
 
@@ -69,6 +69,15 @@ describe('the bus', () => {
 
     expect([unsigned.status, wrongSecret.status]).toEqual([401, 401]);
     expect(await readAllEvents(stack.bus)).toEqual(before);
+  });
+
+  it.each([
+    ['the bus', () => stack.bus.url],
+    ['query', () => stack.query.url],
+  ])('when an unsigned POST /events to %s sends a body that never ends, then it is refused with 401 all the same', async (_name, urlOf) => {
+    const answer = await postEndlessBody(`${urlOf()}/events`, { firstBytes: 1024 * 1024 });
+
+    expect(answer).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
   });
 
   it('when someone reads the log without the secret, then 401', async () => {

@@ -63,10 +63,29 @@ export const postsPageLimits = { defaultLimit: 20, maxLimit: 100 } as const;
 /** A `post` frame of the live stream: the post as it is now, with its cursor (where it sorts among pages). */
 export type LivePost = PostView & { cursor: string };
 
+/** A `comment` frame of the live stream: one comment of a post as it is now (new, or its status advanced). */
+export interface LiveComment {
+  postId: string;
+  /** The post's cursor, as in a `LivePost`. */
+  cursor: string;
+  comment: CommentView;
+}
+
+/**
+ * What a live client gets when a comment changes (`?frames=`): `posts` (the default, the classic
+ * frames) a `post` frame with the whole post again; `changes` a `comment` frame with only that
+ * comment, merged like any other source (comments only added, statuses only advanced).
+ */
+export const liveFrameKinds = ['posts', 'changes'] as const;
+export type LiveFrameKind = (typeof liveFrameKinds)[number];
+
 /**
  * `GET /posts/stream` on query: server-sent events. `snapshot` carries the newest page (a
- * `PostsPage`, `?limit=N` as on `GET /posts`) on every connect, `post` one post whose title or
- * comments changed (a `LivePost`), wherever it sorts; each `id:` is the log sequence.
+ * `PostsPage`, `?limit=N` as on `GET /posts`) on every connect; `post` one post that was created,
+ * or whose comments changed (a `LivePost`), wherever it sorts; `comment` (only with
+ * `?frames=changes`, instead of `post` for a comment change) one comment (a `LiveComment`). Each
+ * `id:` is the log sequence. When the process already serves as many streams as it may, it answers
+ * 503 with `Retry-After` (seconds) instead.
  */
-export const liveEventNames = { snapshot: 'snapshot', post: 'post' } as const;
+export const liveEventNames = { snapshot: 'snapshot', post: 'post', comment: 'comment' } as const;
 export const livePath = '/posts/stream';

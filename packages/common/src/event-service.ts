@@ -62,7 +62,8 @@ export interface EventServiceOptions<S, Extra extends z.ZodObject> {
   extraConfig?: Extra;
   /** The projection, or a function of the service's own settings that builds it. */
   spec: ProjectionSpec<S> | ((config: z.infer<Extra>) => ProjectionSpec<S>);
-  createApp: (deps: EventServiceDeps<S>) => Express;
+  /** Builds the app; `config` is the service's own settings (see `extraConfig`). */
+  createApp: (deps: EventServiceDeps<S>, config: z.infer<Extra>) => Express;
 }
 
 /**
@@ -93,7 +94,7 @@ export async function runEventService<S, Extra extends z.ZodObject = z.ZodObject
     },
   );
 
-  const app = options.createApp({ logger, metrics, lifecycle, bus, projection, verifier });
+  const app = options.createApp({ logger, metrics, lifecycle, bus, projection, verifier }, config as z.infer<Extra>);
   const catchingUp = new AbortController();
   const running = await startServer({
     app,

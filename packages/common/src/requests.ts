@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { postsPageLimits } from './contract.js';
+import { liveFrameKinds, postsPageLimits } from './contract.js';
 import { commentContent, entityId, postTitle } from './limits.js';
 
 /** Bodies and params of the public API, shared by the services and the tests. */
@@ -28,3 +28,9 @@ export const PostsPageQuery = z.object({
   before: z.string().regex(/^[1-9][0-9]{0,15}$/, 'must be a cursor from an earlier page').optional(),
 });
 export type PostsPageQuery = z.infer<typeof PostsPageQuery>;
+
+/** `GET /posts/stream?limit=N&frames=KIND`: the snapshot's size as on `GET /posts`, and which frames report a comment change. */
+export const LiveStreamQuery = PostsPageQuery.extend({
+  frames: z.enum(liveFrameKinds).default('posts'),
+});
+export type LiveStreamQuery = z.infer<typeof LiveStreamQuery>;

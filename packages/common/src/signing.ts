@@ -67,8 +67,12 @@ export class SignatureVerifier {
     private readonly audience: string,
   ) {}
 
-  /** Throws a 401 AppError unless the request is signed for this audience, fresh and first seen. */
-  verify(headers: IncomingHttpHeaders, request: Omit<SignedRequest, 'audience'>, now = Date.now()): void {
+  /**
+   * Throws a 401 AppError unless the headers could belong to a request signed now: all present, the
+   * timestamp fresh, the nonce well formed. Needs no body, so a request that fails it is refused
+   * before its body is read.
+   */
+  checkHeaders(headers: IncomingHttpHeaders, now = Date.now()): { timestamp: string; nonce: string; signature: string } {
     const timestamp = headers[signatureHeaders.timestamp];
     const nonce = headers[signatureHeaders.nonce];
     const signature = headers[signatureHeaders.signature];
@@ -79,6 +83,12 @@ export class SignatureVerifier {
       throw unauthorized(`The request's timestamp is missing or more than ${MAX_CLOCK_SKEW_MS / 1000} s away from this server's clock`);
     }
     if (!/^[0-9a-f]{32}$/.test(nonce)) throw unauthorized('The request nonce must be 32 lowercase hex digits');
+    return { timestamp, nonce, signature };
+  }
+
+  /** Throws a 401 AppError unless the request is signed for this audience, fresh and first seen. */
+  verify(headers: IncomingHttpHeaders, request: Omit<SignedRequest, 'audience'>, now = Date.now()): void {
+    const { timestamp, nonce, signature } = this.checkHeaders(headers, now);
     const expected = Buffer.from(`v1=${signatureOf(this.secret, timestamp, nonce, { ...request, audience: this.audience })}`);
     const given = Buffer.from(signature);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
@@ -99,11 +109,19 @@ export class SignatureVerifier {
 
 /**
  * Body handling for an internal route: reads the raw body (up to `limitBytes`), checks its signature
- * when a verifier is given, then parses it as JSON into `req.body` (undefined when empty).
+ * when a verifier is given, then parses it as JSON into `req.body` (undefined when empty). Headers
+ * that cannot be a valid signature are refused first: an unsigned caller cannot make this process
+ * buffer and hash megabytes (Node discards the unread body as it arrives).
  */
 export function signedJson(verifier: SignatureVerifier | undefined, limitBytes: number): RequestHandler {
   const readRaw = express.raw({ type: () => true, limit: limitBytes });
   return (req, res, next) => {
+    try {
+      verifier?.checkHeaders(req.headers);
+    } catch (refused) {
+      next(refused);
+      return;
+    }
     readRaw(req, res, (error?: unknown) => {
       if (error) return next(error);
       try {

@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net';
+import { postEndlessBody } from '@blog/testing';
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
@@ -50,6 +52,22 @@ describe('signed internal requests', () => {
     expect(response.status).toBe(401);
     expect(response.body).toEqual({ error: { code: 'unauthorized', message: expect.any(String) as string } });
     expect(received).toEqual([]);
+  });
+
+  it('when a request without signature headers sends a body that never ends, then it is refused with 401 without waiting for the body', async () => {
+    const { app, received } = guardedApp();
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+
+    try {
+      const answer = await postEndlessBody(`http://127.0.0.1:${(server.address() as AddressInfo).port}/events`, { firstBytes: 512 * 1024 });
+
+      expect(answer).toMatchObject({ status: 401, body: { error: { code: 'unauthorized', message: expect.stringMatching(/needs a signed request/) as string } } });
+      expect(received).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('when a signed delivery is replayed, then the copy is refused with 401', async () => {

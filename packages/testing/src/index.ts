@@ -4,3 +4,5 @@ export * from './wait.js';
 export * from './route-cases.js';
 export * from './signed.js';
 export * from './nats.js';
+export * from './endless-body.js';
+export * from './deployment.js';

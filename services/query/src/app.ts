@@ -1,13 +1,14 @@
 import { crc32 } from 'node:zlib';
 import { createServiceApp, livePath, PostsPageQuery, receiveEvents, sendJsonObject, type EventServiceDeps } from '@blog/common';
 import type { Express } from 'express';
+import { queryConfig, type QueryConfig } from './config.js';
 import type { QueryView } from './domain/query-view.js';
 import { createLiveStream } from './live-stream.js';
 
 /** A whole-map answer up to this size is kept and sent again until the view changes; a larger one is streamed every time. */
 const CACHED_VIEW_MAX_BYTES = 2 * 1024 * 1024;
 
-export function createQueryApp(deps: EventServiceDeps<QueryView>): Express {
+export function createQueryApp(deps: EventServiceDeps<QueryView>, config: QueryConfig = queryConfig.parse({})): Express {
   const { logger, metrics, lifecycle, projection } = deps;
   // The view only changes with a new event: its position in the log is its version.
   const versionOfView = () => `${projection.lastSeq}-${crc32(projection.logId ?? '').toString(16)}`;
@@ -50,6 +51,6 @@ export function createQueryApp(deps: EventServiceDeps<QueryView>): Express {
       if (body && `"${versionOfView()}"` === etag) cached = { etag, body };
     });
 
-    app.get(livePath, createLiveStream(projection, lifecycle));
+    app.get(livePath, createLiveStream({ projection, lifecycle, logger, metrics, maxStreams: config.MAX_LIVE_STREAMS }));
   }, receiveEvents(deps));
 }

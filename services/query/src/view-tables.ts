@@ -8,8 +8,10 @@ import { openCommentRows, pagesInOrder, type CommentRows, type CommentView, type
 export interface ViewTables extends CommentRows {
   hasPost(id: string): boolean;
   addPost(post: { id: string; title: string }, position: number): void;
-  /** The post containing this post or comment id, as a live frame shows it. */
+  /** The post with this id, as a live frame shows it. */
   livePost(postId: string): LivePost | undefined;
+  /** Where the post sorts among pages (see `PostsPage`); undefined while it is not known yet. */
+  postCursor(postId: string): string | undefined;
   /** Newest first, up to `limit`, older than the `before` position when given. */
   page(limit: number, before?: number): PostsPage;
   /** Every post with its comments, oldest first, a page at a time (the classic whole map). */
@@ -56,6 +58,10 @@ export function openViewTables(db: DatabaseSync): ViewTables {
       const row = postById.get(postId) as PostRow | undefined;
       if (!row) return undefined;
       return { id: row.id, title: row.title, comments: comments.commentsOf(row.id), cursor: String(row.position) };
+    },
+    postCursor(postId) {
+      const row = postById.get(postId) as PostRow | undefined;
+      return row && String(row.position);
     },
     page(limit, before = Number.MAX_SAFE_INTEGER) {
       // One more than asked: whether it exists says if there is a next page.
