@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import path from 'node:path';
 import { createLogger, createMetricsRegistry, Lifecycle, type EventServiceDeps } from '@blog/common';
-import { createEventServiceDeps, makeTempDir, NatsServer, natsServerAvailable, waitFor } from '@blog/testing';
+import { createEventServiceDeps, makeTempDir, NatsServer, natsServerAvailable, repoRoot, startEventBus, waitFor } from '@blog/testing';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBusApp } from '../../services/event-bus/src/app.js';
@@ -30,6 +32,26 @@ const profiles = [
 const stream = 'BLOG_EVENTS';
 const logger = createLogger('nats-access-test', 'silent');
 const postCreated = (title: string) => ({ type: 'PostCreated', data: { id: `post-${randomBytes(6).toString('hex')}`, title } });
+
+/** Runs the built bus until it exits (bounded): its exit code and what it printed. */
+async function runBusUntilExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const data = await makeTempDir();
+  try {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'services/event-bus/dist/index.js')], {
+      env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', SUBSCRIBERS: '', DATA_DIR: data.path, LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(timer);
+    return { code, output };
+  } finally {
+    await data.remove();
+  }
+}
 
 function listen(app: http.RequestListener): Promise<{ url: string; close: () => Promise<void> }> {
   return new Promise((resolve) => {
@@ -126,6 +148,19 @@ describe.each(profiles)('NATS as %s', (_profile, config) => {
     await expect(openStore()).rejects.toMatchObject({ name: 'AuthorizationError' });
     await expect(openStore({ user: 'event-bus', password: 'guessed' })).rejects.toMatchObject({ name: 'AuthorizationError' });
     await expect(openStore({ user: 'admin', password })).rejects.toMatchObject({ name: 'AuthorizationError' });
+  });
+
+  it('when the bus process starts with NATS_USER and NATS_PASSWORD, then it is ready; without them it exits saying the server refused it', async () => {
+    const env = { EVENT_STORE: server.url, EVENT_STREAM: stream };
+
+    const running = await startEventBus({ ...env, NATS_USER: bus.user, NATS_PASSWORD: bus.password });
+    cleanups.push(() => running.destroy());
+    const refused = await runBusUntilExit(env);
+
+    expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
+    expect(refused.code).toBe(1);
+    expect(refused.output).toMatch(/NATS_USER and NATS_PASSWORD are not set/);
+    expect(refused.output).toMatch(/"level":"fatal".*"msg":"cannot open the event log: Authorization Violation"/);
   });
 
   it('when the bus connects as its user, then it creates the stream protected, publishes, pages the log and delivers it to a service', async () => {
