@@ -473,6 +473,283 @@ export function natsClusterProblems(docs: readonly ManifestDoc[]): string[] {
   });
 }
 
+/**
+ * The `authorization { ... }` block of a nats.conf, braces matched, or undefined when it has none:
+ * who may connect, and what each user may do.
+ */
+export function authorizationBlock(conf: string): string | undefined {
+  const start = /^\s*authorization\s*\{/m.exec(conf);
+  if (!start) return undefined;
+  let depth = 0;
+  for (let at = conf.indexOf('{', start.index); at < conf.length; at += 1) {
+    if (conf[at] === '{') depth += 1;
+    else if (conf[at] === '}' && (depth -= 1) === 0) return conf.slice(start.index, at + 1);
+  }
+  return undefined;
+}
+
+/**
+ * Only the bus may use JetStream. Each NATS server's nats.conf has an authorization block whose
+ * password variables the container takes from Secrets; each bus on nats:// connects as one of its
+ * users (NATS_USER) with that user's password from the same Secret key (NATS_PASSWORD), and the
+ * user's permissions name the bus's stream (EVENT_STREAM).
+ */
+export function natsAccessProblems(docs: readonly ManifestDoc[]): string[] {
+  const configMaps = new Map(ofKind<IConfigMap>(docs, 'ConfigMap').map((doc) => [doc.name, doc.typed.data ?? {}]));
+  const servers = ofKind<IStatefulSet>(docs, 'StatefulSet').flatMap((doc) =>
+    (doc.typed.spec?.template.spec?.containers ?? [])
+      .filter((container) => (container.args ?? []).includes('--config'))
+      .map((container) => {
+        const configMap = (doc.typed.spec?.template.spec?.volumes ?? []).map((volume) => volume.configMap?.name).find(Boolean);
+        return { doc, container, conf: Object.values(configMaps.get(configMap ?? '') ?? {}).join('\n') };
+      }),
+  );
+  const problems: string[] = [];
+  const users = new Map<string, { password: string; block: string; where: string }>();
+  for (const { doc, container, conf } of servers) {
+    const where = `${describeDoc(doc)} container ${container.name}`;
+    const block = authorizationBlock(conf);
+    if (!block) {
+      problems.push(`${where}: nats.conf has no authorization block: any client may connect`);
+      continue;
+    }
+    if (/no_auth_user/.test(conf)) problems.push(`${where}: nats.conf sets no_auth_user: clients without credentials get in`);
+    for (const match of block.matchAll(/user:\s*"?([\w-]+)"?\s+password:\s*(\S+)/g)) {
+      const variable = /^\$(\w+)$/.exec(match[2]!)?.[1];
+      const ref = (container.env ?? []).find((candidate) => candidate.name === variable)?.valueFrom?.secretKeyRef;
+      if (!variable || !ref) problems.push(`${where}: the password of user ${match[1]} is not a variable the container takes from a Secret`);
+      else users.set(match[1]!, { password: `${ref.name}/${ref.key}`, block, where });
+    }
+  }
+  for (const { doc, container } of eachContainer(docs).filter(({ container }) => (envValue(container, 'EVENT_STORE') ?? 'file').startsWith('nats://'))) {
+    const where = `${describeDoc(doc)} container ${container.name}`;
+    const user = users.get(envValue(container, 'NATS_USER') ?? '');
+    const ref = (container.env ?? []).find((variable) => variable.name === 'NATS_PASSWORD')?.valueFrom?.secretKeyRef;
+    if (!user) {
+      problems.push(`${where}: NATS_USER ${String(envValue(container, 'NATS_USER'))} is not a user of the NATS servers (${[...users.keys()].join(', ') || 'none'})`);
+      continue;
+    }
+    if (!ref || `${ref.name}/${ref.key}` !== user.password) problems.push(`${where}: NATS_PASSWORD is not from ${user.password}, where the NATS servers take that user's password`);
+    const stream = envValue(container, 'EVENT_STREAM') ?? 'BLOG_EVENTS';
+    for (const subject of [`${stream}.events`, `$JS.API.STREAM.INFO.${stream}`]) if (!user.block.includes(`"${subject}"`)) problems.push(`${where}: ${user.where} does not let it use ${subject} (EVENT_STREAM ${stream})`);
+  }
+  return problems;
+}
+
+// --- Network policies -----------------------------------------------------------------------------
+
+/**
+ * A party to a connection: a workload of the set (its pods), or one outside it that the policies
+ * must tell apart: the entry's proxies, the cluster DNS, strangers.
+ */
+interface Party {
+  name: string;
+  /** A workload of the set: its policies apply. */
+  workload?: Workload;
+  namespace: Record<string, string>;
+  labels: Record<string, string>;
+  /** Only an address outside the cluster: matched by ipBlock, never by a selector. */
+  external?: true;
+  ports: Array<{ name?: string | undefined; port: number; protocol: string }>;
+}
+
+type Selector = { matchLabels?: Record<string, string>; matchExpressions?: Array<{ key: string; operator: string; values?: string[] }> };
+interface PolicyPort {
+  port?: number | string;
+  endPort?: number;
+  protocol?: string;
+}
+interface PolicyPeer {
+  podSelector?: Selector;
+  namespaceSelector?: Selector;
+  ipBlock?: { cidr: string };
+}
+interface PolicySpec {
+  podSelector: Selector;
+  policyTypes?: Array<'Ingress' | 'Egress'>;
+  ingress?: Array<{ from?: PolicyPeer[]; ports?: PolicyPort[] }>;
+  egress?: Array<{ to?: PolicyPeer[]; ports?: PolicyPort[] }>;
+}
+
+/** The namespace the manifests are applied to (they name none). */
+const ownNamespace = { 'kubernetes.io/metadata.name': 'the-blog' };
+const namespaceNamed = (name: string) => ({ 'kubernetes.io/metadata.name': name });
+
+/** Where each entry's proxies run: the namespace its controller installs into by default. */
+const entryNamespaces: Record<string, string> = { 'ingress nginx': 'ingress-nginx', 'gateway eg': 'envoy-gateway-system' };
+
+export const clusterDns: Party = { name: 'the cluster DNS', namespace: namespaceNamed('kube-system'), labels: { 'k8s-app': 'kube-dns' }, ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] };
+/** Parties no policy should let in or out: a pod of the namespace that is not ours, a pod of another namespace wearing our labels, the internet. */
+const strangers: Party[] = [
+  { name: 'another pod of the namespace', namespace: ownNamespace, labels: { app: 'debug' }, ports: [{ port: 8080, protocol: 'TCP' }] },
+  ...['event-bus', 'nats'].map((app) => ({ name: `a pod labelled app=${app} in another namespace`, namespace: namespaceNamed('elsewhere'), labels: { app }, ports: [{ port: 4222, protocol: 'TCP' }] })),
+  { name: 'an address outside the cluster', namespace: {}, labels: {}, external: true, ports: [{ port: 443, protocol: 'TCP' }] },
+];
+
+function matchesSelector(selector: Selector | undefined, labels: Record<string, string>): boolean {
+  if (!selector) return true;
+  const byLabels = Object.entries(selector.matchLabels ?? {}).every(([key, value]) => labels[key] === value);
+  return (
+    byLabels &&
+    (selector.matchExpressions ?? []).every(({ key, operator, values = [] }) => {
+      if (operator === 'In') return labels[key] !== undefined && values.includes(labels[key]);
+      if (operator === 'NotIn') return labels[key] === undefined || !values.includes(labels[key]);
+      if (operator === 'Exists') return labels[key] !== undefined;
+      if (operator === 'DoesNotExist') return labels[key] === undefined;
+      return false;
+    })
+  );
+}
+
+function matchesPeer(peer: PolicyPeer, party: Party): boolean {
+  if (peer.ipBlock) return party.external === true;
+  if (party.external) return false;
+  // A pod selector alone means pods of the policy's own namespace.
+  const namespaceMatches = peer.namespaceSelector ? matchesSelector(peer.namespaceSelector, party.namespace) : matchesSelector({ matchLabels: ownNamespace }, party.namespace);
+  return namespaceMatches && matchesSelector(peer.podSelector, party.labels);
+}
+
+function matchesPort(ports: PolicyPort[] | undefined, port: Party['ports'][number]): boolean {
+  if (!ports || ports.length === 0) return true;
+  return ports.some((rule) => {
+    if ((rule.protocol ?? 'TCP') !== port.protocol) return false;
+    if (rule.port === undefined) return true;
+    if (typeof rule.port === 'string') return rule.port === port.name;
+    return port.port >= rule.port && port.port <= (rule.endPort ?? rule.port);
+  });
+}
+
+const policiesOf = (docs: readonly ManifestDoc[]) => ofKind<{ spec: PolicySpec }>(docs, 'NetworkPolicy');
+const policyTypes = (spec: PolicySpec) => spec.policyTypes ?? (spec.egress ? ['Ingress', 'Egress'] : ['Ingress']);
+
+/** Whether the policies of `party`'s namespace let it open (Egress) or take (Ingress) this connection: allowed unless a policy isolates it. */
+function lets(docs: readonly ManifestDoc[], party: Party, direction: 'Ingress' | 'Egress', other: Party, port: Party['ports'][number], portOwner: Party): boolean {
+  if (!party.workload) return true;
+  const isolating = policiesOf(docs).filter((policy) => policyTypes(policy.typed.spec).includes(direction) && matchesSelector(policy.typed.spec.podSelector, party.labels));
+  if (isolating.length === 0) return true;
+  return isolating.some((policy) => {
+    const rules = direction === 'Ingress' ? (policy.typed.spec.ingress ?? []).map((rule) => ({ peers: rule.from, ports: rule.ports })) : (policy.typed.spec.egress ?? []).map((rule) => ({ peers: rule.to, ports: rule.ports }));
+    return rules.some((rule) => (!rule.peers || rule.peers.length === 0 || rule.peers.some((peer) => matchesPeer(peer, other))) && matchesPort(rule.ports, { ...port, name: portOwner.ports.find((candidate) => candidate.port === port.port && candidate.protocol === port.protocol)?.name }));
+  });
+}
+
+const partyOf = (parties: readonly Party[], doc: ManifestDoc): Party => parties.find((party) => party.workload?.file === doc.file && party.workload.position === doc.position)!;
+
+const flowName = (from: Party, to: Party, port: Party['ports'][number]) => `${from.name} -> ${to.name}:${port.port}/${port.protocol}`;
+
+function workloadParty(workload: Workload): Party {
+  const ports = (workload.typed.spec?.template.spec?.containers ?? []).flatMap((container) => (container.ports ?? []).map((port) => ({ name: port.name, port: port.containerPort, protocol: port.protocol ?? 'TCP' })));
+  return { name: `${workload.kind}/${workload.name}`, workload, namespace: ownNamespace, labels: podLabels(workload), ports };
+}
+
+function entryParties(docs: readonly ManifestDoc[]): Map<string, Party> {
+  const parties = new Map<string, Party>();
+  const add = (key: string) => {
+    const namespace = entryNamespaces[key];
+    if (namespace && !parties.has(key)) parties.set(key, { name: `the ${key} proxies (namespace ${namespace})`, namespace: namespaceNamed(namespace), labels: {}, ports: [] });
+  };
+  for (const ingress of ofKind<IIngress>(docs, 'Ingress')) add(`ingress ${ingress.typed.spec?.ingressClassName ?? ''}`);
+  for (const gateway of ofKind<{ spec: { gatewayClassName: string } }>(docs, 'Gateway')) add(`gateway ${gateway.typed.spec.gatewayClassName}`);
+  return parties;
+}
+
+/** The pods behind a Service and the container port a Service port leads to. */
+function serviceTarget(docs: readonly ManifestDoc[], parties: readonly Party[], name: string | undefined, port: number | undefined): { party: Party; port: Party['ports'][number] } | undefined {
+  const service = ofKind<IService>(docs, 'Service').find((doc) => doc.name === name);
+  const servicePort = (service?.typed.spec?.ports ?? []).find((candidate) => candidate.port === port);
+  const party = parties.find((candidate) => candidate.workload && selects(service?.typed.spec?.selector ?? { '': '' }, candidate.labels));
+  if (!servicePort || !party) return undefined;
+  const target = servicePort.targetPort ?? servicePort.port;
+  const containerPort = party.ports.find((candidate) => (typeof target === 'number' ? candidate.port === target : candidate.name === target));
+  return containerPort && { party, port: containerPort };
+}
+
+/**
+ * The connections the design needs, each with why: the entry to the Services it routes to (Ingress
+ * backends, HTTPRoute backendRefs), every workload to each Service its environment names
+ * (EVENT_BUS_URL, SUBSCRIBERS, EVENT_STORE...), the NATS servers to each other (cluster routes), and
+ * the DNS for whoever names a Service.
+ */
+export function neededFlows(docs: readonly ManifestDoc[]): Map<string, string> {
+  const parties = workloadsOf(docs).map(workloadParty);
+  const entries = entryParties(docs);
+  const needed = new Map<string, string>();
+  const need = (from: Party, to: ReturnType<typeof serviceTarget>, why: string) => {
+    if (to) needed.set(flowName(from, to.party, to.port), why);
+  };
+  const needDns = (from: Party) => clusterDns.ports.forEach((port) => needed.set(flowName(from, clusterDns, port), `${from.name} names Services`));
+  for (const ingress of ofKind<IIngress>(docs, 'Ingress')) {
+    const from = entries.get(`ingress ${ingress.typed.spec?.ingressClassName ?? ''}`);
+    for (const path of (ingress.typed.spec?.rules ?? []).flatMap((rule) => rule.http?.paths ?? [])) {
+      if (from) need(from, serviceTarget(docs, parties, path.backend.service?.name, path.backend.service?.port?.number), `${describeDoc(ingress)} ${path.path}`);
+    }
+  }
+  for (const route of ofKind<IHTTPRoute>(docs, 'HTTPRoute')) {
+    for (const parent of route.typed.spec.parentRefs ?? []) {
+      const gateway = ofKind<{ spec: { gatewayClassName: string } }>(docs, 'Gateway').find((doc) => doc.name === parent.name);
+      const from = gateway && entries.get(`gateway ${gateway.typed.spec.gatewayClassName}`);
+      for (const ref of (route.typed.spec.rules ?? []).flatMap((rule) => rule.backendRefs ?? [])) if (from) need(from, serviceTarget(docs, parties, ref.name, ref.port), `${describeDoc(route)} ${ref.name}`);
+    }
+  }
+  for (const { doc, container } of eachContainer(docs)) {
+    const from = partyOf(parties, doc);
+    for (const variable of container.env ?? []) {
+      for (const match of (variable.value ?? '').matchAll(/\b(https?|nats):\/\/([a-z0-9.-]+)(?::(\d+))?/gi)) {
+        need(from, serviceTarget(docs, parties, match[2], match[3] ? Number(match[3]) : defaultPorts[match[1]!.toLowerCase()]), `${describeDoc(doc)} env ${variable.name}`);
+        needDns(from);
+      }
+    }
+  }
+  // The cluster routes of a NATS server's nats.conf: pod-name.headless-service:port.
+  for (const doc of ofKind<IStatefulSet>(docs, 'StatefulSet')) {
+    const configMap = (doc.typed.spec?.template.spec?.volumes ?? []).map((volume) => volume.configMap?.name).find(Boolean);
+    const conf = Object.values(ofKind<IConfigMap>(docs, 'ConfigMap').find((candidate) => candidate.name === configMap)?.typed.data ?? {}).join('\n');
+    const from = partyOf(parties, doc);
+    for (const match of conf.matchAll(/nats:\/\/[a-z0-9-]+\.([a-z0-9-]+):(\d+)/g)) {
+      const headless = ofKind<IService>(docs, 'Service').find((service) => service.name === match[1]);
+      const to = parties.find((party) => party.workload && selects(headless?.typed.spec?.selector ?? { '': '' }, party.labels));
+      const port = to?.ports.find((candidate) => candidate.port === Number(match[2]));
+      if (to && port) needed.set(flowName(from, to, port), `${describeDoc(doc)} cluster route ${match[0]}`);
+      needDns(from);
+    }
+  }
+  return needed;
+}
+
+/** Every connection to or from a workload of the set, with any party (the workloads, the entry's proxies, the DNS, strangers), that the policies let through. */
+export function allowedFlows(docs: readonly ManifestDoc[]): string[] {
+  const parties = [...workloadsOf(docs).map(workloadParty), ...entryParties(docs).values(), clusterDns, ...strangers];
+  const allowed: string[] = [];
+  for (const from of parties) {
+    for (const to of parties) {
+      // Between two parties outside the set, no policy of ours has a say.
+      if (!from.workload && !to.workload) continue;
+      for (const port of to.ports) {
+        if (lets(docs, from, 'Egress', to, port, to) && lets(docs, to, 'Ingress', from, port, to)) allowed.push(flowName(from, to, port));
+      }
+    }
+  }
+  return allowed;
+}
+
+/**
+ * NetworkPolicies deny by default and allow exactly what the design needs: every workload is
+ * isolated for both directions by a policy of its own, each needed connection (see `neededFlows`)
+ * is allowed, and nothing else is, between any of the parties.
+ */
+export function networkPolicyProblems(docs: readonly ManifestDoc[]): string[] {
+  const unisolated = workloadsOf(docs).flatMap((workload) => {
+    const party = workloadParty(workload);
+    const isolatedFor = new Set(policiesOf(docs).filter((policy) => matchesSelector(policy.typed.spec.podSelector, party.labels)).flatMap((policy) => policyTypes(policy.typed.spec)));
+    return (['Ingress', 'Egress'] as const).filter((direction) => !isolatedFor.has(direction)).map((direction) => `${describeDoc(workload)}: no NetworkPolicy selects its pods for ${direction}, so they ${direction === 'Ingress' ? 'accept' : 'open'} any connection`);
+  });
+  const needed = neededFlows(docs);
+  const allowed = new Set(allowedFlows(docs));
+  const missing = [...needed].filter(([flow]) => !allowed.has(flow)).map(([flow, why]) => `${flow} is needed (${why}), but the NetworkPolicies refuse it`);
+  const extra = [...allowed].filter((flow) => !needed.has(flow)).map((flow) => `${flow} is allowed, but nothing in the design needs it`);
+  return [...unisolated, ...missing, ...extra];
+}
+
 // --- Copies -------------------------------------------------------------------------------------
 
 /**

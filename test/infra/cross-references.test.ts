@@ -3,8 +3,11 @@ import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { parseDocument } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import {
+  allowedFlows,
+  authorizationBlock,
   autoscalerProblems,
   backendProblems,
   copyDriftProblems,
@@ -15,7 +18,10 @@ import {
   envValue,
   eventStoreProblems,
   gatewayParentProblems,
+  natsAccessProblems,
   natsClusterProblems,
+  neededFlows,
+  networkPolicyProblems,
   podHardeningProblems,
   scaleOutProblems,
   secretRefProblems,
@@ -23,7 +29,7 @@ import {
   serviceSelectorProblems,
   volumeAt,
 } from './checks.js';
-import { describeDoc, gatewayApiGlob, globRepo, k8sGlob, loadManifests, loadRunManifests, loadSkaffold, ofKind, skaffoldRuns, type Body, type ManifestDoc, type MutableBody } from './manifests.js';
+import { describeDoc, gatewayApiGlob, globRepo, k8sGlob, loadManifests, loadRunManifests, loadSkaffold, ofKind, readRepoFile, skaffoldRuns, type Body, type ManifestDoc, type MutableBody } from './manifests.js';
 
 /** The manifests refer to each other by name and port: every reference must land, in every Skaffold run. */
 
@@ -210,6 +216,71 @@ describe('the Ingress', () => {
   });
 });
 
+describe('the network policies', () => {
+  const needed = [...neededFlows(docs).keys()];
+
+  it('isolate every workload and allow exactly the connections the design needs: the entry in, the services and the bus to each other, the DNS', () => {
+    expect(networkPolicyProblems(docs)).toEqual([]);
+    expect(needed).toEqual(
+      expect.arrayContaining([
+        'the ingress nginx proxies (namespace ingress-nginx) -> Deployment/query-depl:4002/TCP',
+        'the gateway eg proxies (namespace envoy-gateway-system) -> Deployment/client-depl:3000/TCP',
+        'Deployment/posts-depl -> Deployment/event-bus-depl:4005/TCP',
+        'Deployment/event-bus-depl -> Deployment/moderation-depl:4003/TCP',
+        'Deployment/query-depl -> the cluster DNS:53/UDP',
+      ]),
+    );
+    expect(allowedFlows(docs).sort()).toEqual(needed.sort());
+  });
+
+  it('when a workload loses its policy, then the check says it is open and names what it lets in', () => {
+    const open = docs.filter((doc) => !(doc.kind === 'NetworkPolicy' && doc.name === 'moderation'));
+
+    expect(networkPolicyProblems(open)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/Deployment\/moderation-depl: no NetworkPolicy selects its pods for Ingress/),
+        expect.stringMatching(/Deployment\/moderation-depl: no NetworkPolicy selects its pods for Egress/),
+        'another pod of the namespace -> Deployment/moderation-depl:4003/TCP is allowed, but nothing in the design needs it',
+        'Deployment/moderation-depl -> an address outside the cluster:443/TCP is allowed, but nothing in the design needs it',
+      ]),
+    );
+  });
+
+  it('when an egress rule names no peer, or an ingress rule lets in the whole namespace, then the check names the connections that opens', () => {
+    const anywhere = withChange('NetworkPolicy', 'posts', (body) => {
+      delete body.spec.egress[0].to;
+      delete body.spec.egress[0].ports;
+    });
+    const wholeNamespace = withChange('NetworkPolicy', 'event-bus', (body) => {
+      body.spec.ingress[0].from.push({ podSelector: {} });
+    });
+
+    // Another workload's own policy still refuses posts: what opens is everything outside the set.
+    expect(networkPolicyProblems(anywhere)).toEqual([
+      'Deployment/posts-depl -> another pod of the namespace:8080/TCP is allowed, but nothing in the design needs it',
+      'Deployment/posts-depl -> a pod labelled app=event-bus in another namespace:4222/TCP is allowed, but nothing in the design needs it',
+      'Deployment/posts-depl -> a pod labelled app=nats in another namespace:4222/TCP is allowed, but nothing in the design needs it',
+      'Deployment/posts-depl -> an address outside the cluster:443/TCP is allowed, but nothing in the design needs it',
+    ]);
+    expect(networkPolicyProblems(wholeNamespace)).toEqual(['another pod of the namespace -> Deployment/event-bus-depl:4005/TCP is allowed, but nothing in the design needs it']);
+  });
+
+  it('when the bus loses its DNS egress, or a service no longer lets the bus push to it, then the check names the refused connections and why they are needed', () => {
+    const noDns = withChange('NetworkPolicy', 'event-bus', (body) => {
+      body.spec.egress = body.spec.egress.filter((rule: { to: Array<{ namespaceSelector?: unknown }> }) => !rule.to.some((peer) => peer.namespaceSelector));
+    });
+    const noPush = withChange('NetworkPolicy', 'comments', (body) => {
+      delete body.spec.ingress;
+    });
+
+    expect(networkPolicyProblems(noDns)).toEqual([
+      expect.stringMatching(/^Deployment\/event-bus-depl -> the cluster DNS:53\/UDP is needed \(Deployment\/event-bus-depl names Services\), but the NetworkPolicies refuse it$/),
+      expect.stringMatching(/^Deployment\/event-bus-depl -> the cluster DNS:53\/TCP is needed/),
+    ]);
+    expect(networkPolicyProblems(noPush)).toEqual([expect.stringMatching(/^Deployment\/event-bus-depl -> Deployment\/comments-depl:4001\/TCP is needed \(.*event-bus-depl env SUBSCRIBERS\), but the NetworkPolicies refuse it$/)]);
+  });
+});
+
 /** Every check of this file, for each set of manifests Skaffold applies. */
 const everyCheck = {
   backendProblems,
@@ -224,6 +295,8 @@ const everyCheck = {
   deliveryProblems,
   eventStoreProblems,
   natsClusterProblems,
+  natsAccessProblems,
+  networkPolicyProblems,
 };
 
 describe.each(runs.map((run) => [run.name, loadRunManifests(run)] as const))('the manifests of the %s', (_name, set) => {
@@ -307,6 +380,67 @@ describe('the jetstream profile', () => {
     expect(natsClusterProblems(offVolume)).toEqual([expect.stringMatching(/StatefulSet\/nats container nats: JetStream's store_dir \/tmp\/js is not a mounted volumeClaimTemplate/)]);
   });
 
+  it('lets only the bus reach NATS, the servers route to each other, and the bus reach nothing but NATS and the DNS', () => {
+    const needed = [...neededFlows(set).keys()];
+
+    expect(needed).toEqual(expect.arrayContaining(['Deployment/event-bus-depl -> StatefulSet/nats:4222/TCP', 'StatefulSet/nats -> StatefulSet/nats:6222/TCP', 'StatefulSet/nats -> the cluster DNS:53/UDP']));
+    expect(needed.filter((flow) => flow.startsWith('Deployment/event-bus-depl -> Deployment/'))).toEqual([]);
+    expect(allowedFlows(set).sort()).toEqual(needed.sort());
+    expect(networkPolicyProblems(set)).toEqual([]);
+  });
+
+  it('when the NATS policy lets in any pod labelled app=event-bus, of any namespace, or drops the cluster routes, then the check names both', () => {
+    const broken = changed('NetworkPolicy', 'nats', (body) => {
+      body.spec.ingress[0].from[0].namespaceSelector = {};
+      body.spec.ingress = body.spec.ingress.slice(0, 1);
+    });
+
+    expect(networkPolicyProblems(broken)).toEqual([
+      expect.stringMatching(/^StatefulSet\/nats -> StatefulSet\/nats:6222\/TCP is needed \(.*cluster route nats:\/\/nats-\d\.nats-headless:6222\), but the NetworkPolicies refuse it$/),
+      'a pod labelled app=event-bus in another namespace -> StatefulSet/nats:4222/TCP is allowed, but nothing in the design needs it',
+    ]);
+  });
+
+  it('lets only the bus connect to NATS, as its user, with the password both take from one Secret, for its own stream', () => {
+    expect(natsAccessProblems(set)).toEqual([]);
+    expect(envValue(containerOf('event-bus-depl'), 'NATS_USER')).toBe('event-bus');
+  });
+
+  it('when NATS has no users, or the bus takes its password from another Secret or uses another stream, then the check says so', () => {
+    const open = changed('ConfigMap', 'nats-config', (body) => {
+      body.data['nats.conf'] = body.data['nats.conf'].replace(authorizationBlock(body.data['nats.conf'])!, '');
+    });
+    const otherSecret = changed('Deployment', 'event-bus-depl', (body) => {
+      const env = body.spec.template.spec.containers[0].env;
+      env.find((variable: { name: string }) => variable.name === 'NATS_PASSWORD').valueFrom.secretKeyRef.name = 'event-bus-secret';
+      env.find((variable: { name: string }) => variable.name === 'EVENT_STREAM').value = 'OTHER';
+    });
+
+    expect(natsAccessProblems(open)).toEqual([
+      expect.stringMatching(/StatefulSet\/nats container nats: nats.conf has no authorization block: any client may connect/),
+      expect.stringMatching(/event-bus-depl container event-bus: NATS_USER event-bus is not a user of the NATS servers \(none\)/),
+    ]);
+    expect(natsAccessProblems(otherSecret)).toEqual([
+      expect.stringMatching(/event-bus-depl container event-bus: NATS_PASSWORD is not from nats-secret\/EVENT_BUS_NATS_PASSWORD/),
+      expect.stringMatching(/event-bus-depl container event-bus: .*StatefulSet\/nats container nats does not let it use OTHER\.events \(EVENT_STREAM OTHER\)/),
+      expect.stringMatching(/does not let it use \$JS\.API\.STREAM\.INFO\.OTHER/),
+    ]);
+  });
+
+  it("gives docker compose's NATS the cluster's users and permissions, and the bus there the same user and password as the server", () => {
+    const compose = parseDocument(readRepoFile('docker-compose.yml')).toJS() as { services: Record<string, { command?: string[]; volumes?: string[]; environment?: Record<string, string> }> };
+    const { nats, 'event-bus': bus } = compose.services;
+    const clusterConf = ofKind<{ data: Record<string, string> }>(set, 'ConfigMap').find((doc) => doc.name === 'nats-config')!.typed.data['nats.conf']!;
+    const unindented = (block: string | undefined) => block?.split('\n').map((line) => line.trim()).join('\n');
+
+    const mounted = nats?.volumes?.find((volume) => volume.endsWith(':/etc/nats/nats.conf:ro'))?.split(':')[0];
+    expect(nats?.command?.slice(0, 2)).toEqual(['--config', '/etc/nats/nats.conf']);
+    expect(mounted).toBe('./infra/compose/nats.conf');
+    expect(unindented(authorizationBlock(readRepoFile(mounted!)))).toBe(unindented(authorizationBlock(clusterConf)));
+    expect(bus?.environment?.NATS_USER).toBe('event-bus');
+    expect(bus?.environment?.NATS_PASSWORD).toBe(nats?.environment?.EVENT_BUS_NATS_PASSWORD);
+  });
+
   it('gives each workload one disruption budget that lets a drain evict one pod at a time', () => {
     const budgets = ofKind<IPodDisruptionBudget>(set, 'PodDisruptionBudget').map((doc) => [doc.name, doc.typed.spec?.maxUnavailable]);
 
@@ -348,16 +482,23 @@ describe('the jetstream profile', () => {
   // infra/k8s-jetstream/ copies four components of infra/k8s/ (rawYaml cannot patch a manifest):
   // the copies may differ only where the profile means them to.
   const profileDifferences = (body: Body, doc: ManifestDoc) => {
+    if (doc.kind === 'NetworkPolicy') {
+      // No push from the bus: every service pulls there.
+      const spec = (body as MutableBody).spec;
+      spec.ingress = spec.ingress?.filter((rule: { from?: Array<{ podSelector?: { matchLabels?: { app?: string } } }> }) => !rule.from?.some((peer) => peer.podSelector?.matchLabels?.app === 'event-bus'));
+      if (spec.ingress?.length === 0) delete spec.ingress;
+      return;
+    }
     if (doc.kind !== 'Deployment') return;
     const spec = (body as MutableBody).spec;
     delete spec.replicas;
     for (const container of spec.template.spec.containers) container.env = container.env?.filter((variable: { name: string }) => variable.name !== 'EVENT_DELIVERY');
   };
-  // The bus is not a copy: it is another program there (no disk, no single writer).
-  const copies = set.filter((doc) => !(doc.kind === 'Deployment' && doc.name === 'event-bus-depl'));
+  // The bus is not a copy: it is another program there (no disk, no single writer, NATS behind it).
+  const copies = set.filter((doc) => !(doc.kind === 'Deployment' && doc.name === 'event-bus-depl') && !(doc.kind === 'NetworkPolicy' && doc.name === 'event-bus'));
 
-  it('its copies of infra/k8s components differ from the originals only in replicas and EVENT_DELIVERY', () => {
-    expect(copies.filter((doc) => doc.file.startsWith('infra/k8s-jetstream/') && docs.some((original) => original.kind === doc.kind && original.name === doc.name)).length, 'documents compared').toBe(14);
+  it('its copies of infra/k8s components differ from the originals only in replicas, EVENT_DELIVERY and the push the bus no longer makes', () => {
+    expect(copies.filter((doc) => doc.file.startsWith('infra/k8s-jetstream/') && docs.some((original) => original.kind === doc.kind && original.name === doc.name)).length, 'documents compared').toBe(18);
     expect(copyDriftProblems(docs, copies, profileDifferences)).toEqual([]);
   });
 

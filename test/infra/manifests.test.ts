@@ -25,7 +25,7 @@ describe('the manifests', () => {
     );
     expect(globRepo(gatewayApiGlob)).toEqual(['infra/gateway-api/blog-gateway.yaml']);
     expect(globRepo(jetstreamGlob), `${jetstreamGlob} should hold NATS and the components the jetstream profile runs differently`).toEqual(
-      ['comments-depl', 'event-bus-depl', 'moderation-depl', 'nats', 'posts-depl', 'query-depl'].map((name) => `infra/k8s-jetstream/${name}.yaml`),
+      ['comments-depl', 'event-bus-depl', 'moderation-depl', 'nats-secret', 'nats', 'posts-depl', 'query-depl'].map((name) => `infra/k8s-jetstream/${name}.yaml`),
     );
     expect(docs.map((doc) => `${doc.kind}/${doc.name}`)).toEqual(
       expect.arrayContaining([
@@ -37,6 +37,10 @@ describe('the manifests', () => {
         'ConfigMap/nats-config',
         'PodDisruptionBudget/nats-pdb',
         'HorizontalPodAutoscaler/query-hpa',
+        'NetworkPolicy/nats',
+        'NetworkPolicy/ingress-srv',
+        'NetworkPolicy/blog-gateway',
+        'Secret/nats-secret',
       ]),
     );
   });

@@ -7,6 +7,7 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
@@ -111,6 +112,7 @@ const validators: Record<string, Validate> = {
   'policy/v1/PodDisruptionBudget': (body) => new PodDisruptionBudget(body).validate(),
   'autoscaling/v2/HorizontalPodAutoscaler': (body) => new HorizontalPodAutoscaler(body as never).validate(),
   'networking.k8s.io/v1/Ingress': (body) => new Ingress(body).validate(),
+  'networking.k8s.io/v1/NetworkPolicy': (body) => new NetworkPolicy(body).validate(),
   'gateway.networking.k8s.io/v1/Gateway': (body) => new Gateway(body as never).validate(),
   'gateway.networking.k8s.io/v1/HTTPRoute': (body) => new HTTPRoute(body as never).validate(),
 };

@@ -45,7 +45,7 @@ describe('skaffold.yaml', () => {
         'infra/k8s/client-depl.yaml',
         'infra/k8s/event-bus-secret.yaml',
         'infra/k8s/ingress-srv.yaml',
-        ...['comments-depl', 'event-bus-depl', 'moderation-depl', 'nats', 'posts-depl', 'query-depl'].map((name) => `infra/k8s-jetstream/${name}.yaml`),
+        ...['comments-depl', 'event-bus-depl', 'moderation-depl', 'nats-secret', 'nats', 'posts-depl', 'query-depl'].map((name) => `infra/k8s-jetstream/${name}.yaml`),
       ].sort(),
     );
   });

@@ -1,11 +1,24 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import { freePort, makeTempDir, waitFor } from './wait.js';
 
 /** Debian's `nats-server` package (`.ci/run` installs it); NATS_SERVER points elsewhere. */
 export const natsServerPath = process.env.NATS_SERVER ?? '/usr/sbin/nats-server';
 export const natsServerAvailable = (): boolean => existsSync(natsServerPath);
+
+export interface NatsServerOptions {
+  /**
+   * A nats-server configuration (the text of a nats.conf, such as a profile's users and
+   * permissions). The port, the address, JetStream and its store directory always come from the
+   * command line, which overrides what the file says about them.
+   */
+  config?: string;
+  /** Variables the configuration refers to (`password: $NAME`), set for the server only. */
+  env?: Record<string, string>;
+}
 
 /** A real single-node JetStream server on 127.0.0.1 with its own store, restartable on the same port and data. */
 export class NatsServer {
@@ -16,10 +29,11 @@ export class NatsServer {
   private constructor(
     readonly port: number,
     private readonly storeDir: { path: string; remove: () => Promise<void> },
+    private readonly options: NatsServerOptions,
   ) {}
 
-  static async start(): Promise<NatsServer> {
-    const server = new NatsServer(await freePort(), await makeTempDir('blog-nats-'));
+  static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
+    const server = new NatsServer(await freePort(), await makeTempDir('blog-nats-'), options);
     await server.start();
     return server;
   }
@@ -28,8 +42,19 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
+  /** What the server printed (the tail), for failure messages. */
+  log(): string {
+    return this.output;
+  }
+
   async start(): Promise<void> {
-    const child = spawn(natsServerPath, ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.storeDir.path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.storeDir.path];
+    if (this.options.config !== undefined) {
+      const file = path.join(this.storeDir.path, 'nats.conf');
+      await writeFile(file, this.options.config);
+      args.unshift('-c', file);
+    }
+    const child = spawn(natsServerPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.options.env } });
     this.child = child;
     const keep = (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-10_000));
     child.stdout.on('data', keep);

@@ -44,6 +44,10 @@ export const eventBusConfigSchema = baseConfigSchema('event-bus', 4005).extend({
   EVENT_STORE: eventStoreSchema,
   EVENT_STREAM: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -').default('BLOG_EVENTS'),
   EVENT_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  // The bus's user on the NATS servers (EVENT_STORE=nats://...): both or neither. The servers of
+  // the jetstream profiles let only this user publish to and read the stream.
+  NATS_USER: z.string().min(1).optional(),
+  NATS_PASSWORD: z.string().min(1).optional(),
   SUBSCRIBERS: subscribersSchema,
   // Shared with every service: deliveries are signed with it, publishing and reading must be.
   EVENT_BUS_SECRET: busSecretSchema,
@@ -52,6 +56,10 @@ export const eventBusConfigSchema = baseConfigSchema('event-bus', 4005).extend({
   RETRY_MAX_DELAY_MS: timeoutMsSchema(5_000),
   // Cursors are saved this often; after a crash a subscriber may get (and ignore) a few events again.
   CURSOR_FLUSH_MS: timeoutMsSchema(250),
+}).superRefine((config, ctx) => {
+  if ((config.NATS_USER === undefined) === (config.NATS_PASSWORD === undefined)) return;
+  const missing = config.NATS_USER === undefined ? 'NATS_USER' : 'NATS_PASSWORD';
+  ctx.addIssue({ code: 'custom', path: [missing], message: `must be set along with ${missing === 'NATS_USER' ? 'NATS_PASSWORD' : 'NATS_USER'}` });
 });
 export type EventBusConfig = z.infer<typeof eventBusConfigSchema>;
 

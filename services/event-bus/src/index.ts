@@ -32,7 +32,18 @@ const deliveryOptions = {
 async function openStore(): Promise<{ store: EventStore; delivery: { start(): unknown; stop(): Promise<void> } }> {
   const { EVENT_STORE: kind } = config;
   if (kind.kind === 'jetstream') {
-    const store = await JetStreamStore.open({ servers: kind.servers, stream: config.EVENT_STREAM, replicas: config.EVENT_STREAM_REPLICAS, timeoutMs: config.DELIVERY_TIMEOUT_MS, dataDir: config.DATA_DIR, logger });
+    const credentials = config.NATS_USER && config.NATS_PASSWORD ? { user: config.NATS_USER, password: config.NATS_PASSWORD } : undefined;
+    if (!credentials) logger.warn('NATS_USER and NATS_PASSWORD are not set: the bus connects to JetStream without credentials, so whoever reaches the server can write to the log');
+    const store = await JetStreamStore.open({
+      servers: kind.servers,
+      stream: config.EVENT_STREAM,
+      replicas: config.EVENT_STREAM_REPLICAS,
+      timeoutMs: config.DELIVERY_TIMEOUT_MS,
+      dataDir: config.DATA_DIR,
+      logger,
+      metrics,
+      credentials,
+    });
     const delivery = new JetStreamDelivery({ ...deliveryOptions, store });
     return { store, delivery: { start: () => delivery.start(), stop: () => delivery.stop() } };
   }

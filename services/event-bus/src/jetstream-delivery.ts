@@ -3,7 +3,7 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { Subscriber } from './config.js';
 import { deliveriesCounter } from './delivery.js';
-import { storedEvent, type JetStreamStore } from './jetstream-store.js';
+import type { JetStreamStore } from './jetstream-store.js';
 import { SubscriberEndpoint, subscriberLagGauge } from './subscriber-endpoint.js';
 
 export interface JetStreamDeliveryOptions {
@@ -77,6 +77,7 @@ export class JetStreamDelivery {
    * batch is retried as it is (order kept), telling JetStream it is still being worked on.
    */
   private async deliverForever(endpoint: SubscriberEndpoint): Promise<void> {
+    const { store } = this.options;
     const signal = this.stopping.signal;
     const buffer: JsMsg[] = [];
     let lastDelivered = 0;
@@ -97,7 +98,8 @@ export class JetStreamDelivery {
       if (messages.length === 0) continue;
       // The rest of the buffer waits behind this batch: keep JetStream from handing it out again meanwhile.
       for (const waiting of buffer) waiting.working();
-      const events = messages.map((message) => storedEvent(message.seq, message.string()));
+      // A dead letter goes out as the DeadLetter event in its place: the subscriber skips it and stays contiguous.
+      const events = messages.map((message) => store.eventOf(message.seq, message.string()));
       const jsons = events.map((event) => event.json);
       const first = events[0]!;
       for (let delivered = false; !delivered && !signal.aborted; ) {

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { AppError, backoffMs, inTransaction, MetaTable, openDatabase, sleep, type DatabaseSync, type EventEnvelope, type Logger, type PublishRequest, type StatementSync } from '@blog/common';
+import { AppError, backoffMs, inTransaction, MetaTable, openDatabase, Registry, sleep, type DatabaseSync, type EventEnvelope, type Logger, type PublishRequest, type StatementSync } from '@blog/common';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -16,6 +16,7 @@ import {
   type PubAck,
 } from '@nats-io/jetstream';
 import { connect, createInbox, headers as natsHeaders, nanos, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { checkMessage, deadLetterJson, DeadLetters, type CheckedMessage, type StreamEvent } from './dead-letters.js';
 import { defaultTailCacheLimits, EventIndex, idConflict, sameEvent, storeFailed, type TailCacheLimits } from './event-index.js';
 import type { AppendResult, EventStore, StoredEvent } from './event-store.js';
 
@@ -30,18 +31,15 @@ export interface JetStreamStoreOptions {
   /** DATA_DIR: the replica's id index (`jetstream-index.db`) lives here. */
   dataDir: string;
   logger: Logger;
+  /** Where event_bus_dead_letters_total is counted (see DeadLetters). */
+  metrics?: Registry;
+  /** The bus's NATS user (NATS_USER, NATS_PASSWORD); without it the bus connects anonymously. */
+  credentials?: { user: string; password: string } | undefined;
   /** How much of the newest log is kept in memory for live delivery and long polls. */
   cache?: TailCacheLimits;
 }
 
 export const indexFile = 'jetstream-index.db';
-
-/** What a message of the stream carries; its sequence number in the stream is the event's `seq`. */
-interface StoredMessage {
-  id: string;
-  type: string;
-  data: unknown;
-}
 
 /** JetStream remembers message ids this long to drop a retried publish (after that, the id index does). */
 const DUPLICATE_WINDOW_MS = 10 * 60_000;
@@ -70,20 +68,23 @@ const NO_STREAM_RETRY_MS = 250;
 const unavailable = (message: string, cause?: unknown) => new AppError({ status: 503, code: 'event_store_unavailable', message, cause });
 
 /** The body of an event's message: its envelope without `seq` (the stream numbers it). */
-export const messageBody = (event: StoredMessage): string => JSON.stringify({ id: event.id, type: event.type, data: event.data });
+export const messageBody = (event: StreamEvent): string => JSON.stringify({ id: event.id, type: event.type, data: event.data });
 
 const idPrefix = '{"id":"';
 
 /**
- * The event as subscribers get it, from the body of its message: `seq` goes in after the id, which
- * is exactly what JSON.stringify({ id, seq, type, data }) gives, without parsing `data` (an id never
- * needs escaping in JSON: see `eventId`).
+ * The event as subscribers get it, from the body of its message, once the body is checked to be
+ * an event the bus accepts: `seq` goes in after the id, which is exactly what
+ * JSON.stringify({ id, seq, type, data }) gives, without writing `data` again (an id never needs
+ * escaping in JSON: see `eventId`). Anything else is a dead letter: the DeadLetter event in its
+ * place (see dead-letters.ts).
  */
-export function storedEvent(seq: number, body: string): StoredEvent {
-  const id = leadingId(body);
-  if (id !== undefined) return { seq, id, json: `${idPrefix}${id}","seq":${seq},${body.slice(idPrefix.length + id.length + 2)}` };
-  const event = JSON.parse(body) as StoredMessage;
-  return { seq, id: event.id, json: JSON.stringify({ id: event.id, seq, type: event.type, data: event.data }) };
+export function storedEvent(seq: number, body: string): { event: StoredEvent; checked: CheckedMessage } {
+  const checked = checkMessage(body);
+  if (!checked.valid) return { event: { seq, id: `dead-letter-${seq}`, json: deadLetterJson(seq, checked.reason) }, checked };
+  const { id, type, data } = checked.event;
+  if (leadingId(body) === id) return { event: { seq, id, json: `${idPrefix}${id}","seq":${seq},${body.slice(idPrefix.length + id.length + 2)}` }, checked };
+  return { event: { seq, id, json: JSON.stringify({ id, seq, type, data }) }, checked };
 }
 
 /** The id of a message body as `messageBody` writes it; undefined for any other shape. */
@@ -93,8 +94,6 @@ function leadingId(body: string): string | undefined {
   if (end < 0 || body.charCodeAt(end + 1) !== 44 /* , */ || body.lastIndexOf('\\', end) > 0) return undefined;
   return body.slice(idPrefix.length, end);
 }
-
-const messageId = (body: string): string => leadingId(body) ?? (JSON.parse(body) as StoredMessage).id;
 
 /**
  * The log id of one incarnation of a stream, UUID-shaped: JetStream keeps a stream's creation time
@@ -147,6 +146,7 @@ export class JetStreamStore implements EventStore {
   private readonly seqOfStatement: StatementSync;
   private readonly insertStatement: StatementSync;
   private readonly meta: MetaTable;
+  private readonly deadLetters: DeadLetters;
 
   private constructor(
     readonly connection: NatsConnection,
@@ -169,6 +169,7 @@ export class JetStreamStore implements EventStore {
     this.seqOfStatement = db.prepare('SELECT seq FROM ids WHERE id = ?');
     this.insertStatement = db.prepare('INSERT OR IGNORE INTO ids (id, seq) VALUES (?, ?)');
     this.meta = new MetaTable(db);
+    this.deadLetters = new DeadLetters(db, options.logger, options.metrics ?? new Registry(), options.stream);
   }
 
   get stream(): string {
@@ -181,23 +182,25 @@ export class JetStreamStore implements EventStore {
 
   /** Resolves once the replica's id index has caught up with the stream as it was at the start. */
   static async open(options: JetStreamStoreOptions): Promise<JetStreamStore> {
-    const { servers, stream, replicas, timeoutMs, dataDir, logger } = options;
+    const { servers, stream, replicas, timeoutMs, dataDir, logger, credentials } = options;
     // Waits for a server that is not up yet (a cluster starting with the bus), and reconnects
-    // forever: a restarted JetStream server is found again. No async stack traces: each request
-    // would capture error objects up front.
-    const connection = await connect({ servers, name: 'event-bus', waitOnFirstConnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: timeoutMs, noAsyncTraces: true });
+    // forever: a restarted JetStream server is found again. Credentials the server refuses fail
+    // the start (the client gives up on an authorization error). No async stack traces: each
+    // request would capture error objects up front.
+    const connection = await connect({
+      servers,
+      name: 'event-bus',
+      ...(credentials ? { user: credentials.user, pass: credentials.password } : {}),
+      waitOnFirstConnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      timeout: timeoutMs,
+      noAsyncTraces: true,
+    });
     let db: DatabaseSync | undefined;
     try {
       const jsm = await jetstreamManager(connection, { timeout: timeoutMs });
-      const existing = await jsm.streams.info(stream).catch(() => undefined);
-      if (!existing) {
-        await jsm.streams
-          .add({ name: stream, subjects: [`${stream}.events`], storage: StorageType.File, num_replicas: replicas, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, duplicate_window: nanos(DUPLICATE_WINDOW_MS) })
-          // Another replica may have created it a moment ago.
-          .catch(async (error: unknown) => {
-            if (!(await jsm.streams.info(stream).catch(() => undefined))) throw error;
-          });
-      }
+      await ensureStream(jsm, stream, replicas, logger);
       const info = await jsm.streams.info(stream);
       const head = info.state.last_seq;
       const logId = streamLogId(stream, info.created);
@@ -221,7 +224,7 @@ export class JetStreamStore implements EventStore {
 
   async appendAll(requests: readonly PublishRequest[]): Promise<AppendResult[]> {
     if (this.index.failed || this.stopping.signal.aborted) throw storeFailed();
-    const fresh = new Map<string, StoredMessage>();
+    const fresh = new Map<string, StreamEvent>();
     const plan = requests.map((request) => {
       const id = request.id ?? randomUUID();
       const inBatch = fresh.get(id);
@@ -323,6 +326,17 @@ export class JetStreamStore implements EventStore {
     void consumer.delete().catch(() => undefined);
   }
 
+  /** The event of a stream message as it is served: the message's own, or the DeadLetter event in its place. */
+  eventOf(seq: number, body: string): StoredEvent {
+    return this.decode(seq, body).event;
+  }
+
+  private decode(seq: number, body: string): ReturnType<typeof storedEvent> {
+    const decoded = storedEvent(seq, body);
+    if (!decoded.checked.valid) this.deadLetters.record(seq, body, decoded.checked.reason, decoded.checked.detail);
+    return decoded;
+  }
+
   private indexedSeqOf(id: string): number | undefined {
     return (this.seqOfStatement.get(id) as { seq: number } | undefined)?.seq ?? this.unindexed.get(id);
   }
@@ -335,7 +349,7 @@ export class JetStreamStore implements EventStore {
         throw unavailable(`Event ${seq} could not be read from JetStream: ${(error as Error).message}`, error);
       });
       if (!message) throw unavailable(`Event ${seq} is missing from the JetStream stream`);
-      event = storedEvent(seq, message.string());
+      event = this.eventOf(seq, message.string());
     }
     return JSON.parse(event.json) as EventEnvelope;
   }
@@ -346,7 +360,7 @@ export class JetStreamStore implements EventStore {
    * or its acknowledgement: what is unconfirmed is sent again once the connection is back, with the
    * same message ids, so JetStream stores each once.
    */
-  private async publish(events: readonly StoredMessage[]): Promise<{ acks: Map<string, PubAck>; sentAgain: Set<string> }> {
+  private async publish(events: readonly StreamEvent[]): Promise<{ acks: Map<string, PubAck>; sentAgain: Set<string> }> {
     const acks = new Map<string, PubAck>();
     const sentAgain = new Set<string>();
     const deadline = performance.now() + this.options.timeoutMs;
@@ -447,12 +461,13 @@ export class JetStreamStore implements EventStore {
       this.currentPull?.stop();
       return;
     }
-    const event = seq > this.index.visibleSeq - this.cacheEvents ? storedEvent(seq, body) : undefined;
-    const id = event?.id ?? messageId(body);
+    // Every message is checked, also when the index is rebuilt from the whole stream: an id goes
+    // into the index only from an event the bus could have stored.
+    const { event, checked } = this.decode(seq, body);
     // An id stored twice (published again after the duplicate window by a replica whose index was
-    // behind) keeps its first seq.
-    if (!this.unindexed.has(id)) this.unindexed.set(id, seq);
-    if (event) this.takenForCache.push(event);
+    // behind) keeps its first seq. A dead letter has no id to index.
+    if (checked.valid && !this.unindexed.has(event.id)) this.unindexed.set(event.id, seq);
+    if (seq > this.index.visibleSeq - this.cacheEvents) this.takenForCache.push(event);
     this.followed = seq;
     if (this.turnScheduled) return;
     this.turnScheduled = true;
@@ -505,15 +520,51 @@ export class JetStreamStore implements EventStore {
 function openIndex(db: DatabaseSync, logId: string, head: number, logger: Logger): number {
   return inTransaction(db, () => {
     db.exec('CREATE TABLE IF NOT EXISTS ids (id TEXT PRIMARY KEY, seq INTEGER NOT NULL) STRICT, WITHOUT ROWID');
+    DeadLetters.createTable(db);
     const meta = new MetaTable(db);
     const indexed = Number(meta.get('indexed_seq') ?? 0);
     if (meta.get('log_id') === logId && indexed <= head) return indexed;
     if (meta.get('log_id') !== undefined) logger.warn({ logId, indexed, head }, 'the JetStream id index is from another stream; rebuilding it');
     db.exec('DELETE FROM ids');
+    db.exec('DELETE FROM dead_letters');
     meta.set('log_id', logId);
     meta.set('indexed_seq', 0);
     return 0;
   });
+}
+
+/**
+ * Creates the stream, or finds it. Its messages can never be deleted or purged through the API
+ * (deny_delete, deny_purge): the bus numbers events by their place in the stream, and a hole would
+ * stop it. A stream made before the bus asked for that gets both (JetStream lets them be turned on,
+ * never off); if it refuses, the bus runs on and says so.
+ */
+async function ensureStream(jsm: JetStreamManager, stream: string, replicas: number, logger: Logger): Promise<void> {
+  const existing = await jsm.streams.info(stream).catch(() => undefined);
+  if (!existing) {
+    await jsm.streams
+      .add({
+        name: stream,
+        subjects: [`${stream}.events`],
+        storage: StorageType.File,
+        num_replicas: replicas,
+        retention: RetentionPolicy.Limits,
+        discard: DiscardPolicy.Old,
+        duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+        deny_delete: true,
+        deny_purge: true,
+      })
+      // Another replica may have created it a moment ago.
+      .catch(async (error: unknown) => {
+        if (!(await jsm.streams.info(stream).catch(() => undefined))) throw error;
+      });
+    return;
+  }
+  if (existing.config.deny_delete && existing.config.deny_purge) return;
+  await jsm.streams.update(stream, { deny_delete: true, deny_purge: true }).then(
+    () => logger.info({ stream }, 'the JetStream stream now denies deleting and purging its messages'),
+    (error: unknown) => logger.warn({ err: error, stream }, 'the JetStream stream allows deleting and purging its messages, and could not be changed: a deleted message would stop the bus'),
+  );
 }
 
 /**
@@ -544,7 +595,7 @@ class StreamPublisher {
    * Sends the events; `done` resolves once each has its ack in `acks`, and rejects on the first
    * refusal or at `deadline`. `forget` stops listening for what is still unanswered.
    */
-  send(events: readonly StoredMessage[], acks: Map<string, PubAck>, deadline: number): { done: Promise<void>; forget: () => void } {
+  send(events: readonly StreamEvent[], acks: Map<string, PubAck>, deadline: number): { done: Promise<void>; forget: () => void } {
     const done = Promise.withResolvers<void>();
     const replies: string[] = [];
     let unanswered = events.length;
@@ -708,7 +759,7 @@ class StreamReaders {
       const pull = await reader.consumer.fetch({ max_messages: wanted, expires: Math.max(1_000, this.timeoutMs) });
       for await (const message of pull) {
         if (message.seq !== expected) throw new Error(`JetStream sent seq ${message.seq} where ${expected} was expected`);
-        events.push(storedEvent(message.seq, message.string()));
+        events.push(this.store.eventOf(message.seq, message.string()));
         expected += 1;
       }
       if (events.length < count) throw new Error(`JetStream sent ${events.length} of the ${count} events after ${reader.next - 1}`);
