@@ -38,6 +38,14 @@ function shownPost(feed: PostsFeed, id: string) {
 }
 
 /** Reads the next page from `history` the way the hook does, and applies the answer. */
+/** The second page requested and already read, its answer not yet applied; a comment for its oldest post. */
+function olderPageOnItsWay() {
+  const history = createFakeHistory(pageSize + 3);
+  const feed = applySnapshot(emptyFeed, history.newestPage());
+  const request = nextPageRequest(feed, 1)!;
+  return { history, loading: startLoadingOlder(feed, request), request, pageReadEarlier: history.page(request), oldest: history.posts[0]!, comment: aComment() };
+}
+
 function loadNextPage(feed: PostsFeed, history: FakeHistory, id = 1): PostsFeed {
   const request = nextPageRequest(feed, id);
   if (!request) throw new Error('there is no next page to read');
@@ -258,13 +266,7 @@ describe('applyLivePost', () => {
 
   it('when a post not loaded changes while its page is on its way, then the page shows the change even if read before it', () => {
     // Arrange
-    const history = createFakeHistory(pageSize + 3);
-    const feed = applySnapshot(emptyFeed, history.newestPage());
-    const request = nextPageRequest(feed, 1)!;
-    const loading = startLoadingOlder(feed, request);
-    const pageReadEarlier = history.page(request);
-    const oldest = history.posts[0]!;
-    const comment = aComment();
+    const { history, loading, request, pageReadEarlier, oldest, comment } = olderPageOnItsWay();
 
     // Act
     const held = applyLivePost(loading, history.update(oldest.id, () => ({ comments: [comment] })));
@@ -390,13 +392,7 @@ describe('applyLiveComment', () => {
 
   it('when a comment comes for a post whose page is on its way, then the page shows it even if read before it', () => {
     // Arrange
-    const history = createFakeHistory(pageSize + 3);
-    const feed = applySnapshot(emptyFeed, history.newestPage());
-    const request = nextPageRequest(feed, 1)!;
-    const loading = startLoadingOlder(feed, request);
-    const pageReadEarlier = history.page(request);
-    const oldest = history.posts[0]!;
-    const comment = aComment();
+    const { loading, request, pageReadEarlier, oldest, comment } = olderPageOnItsWay();
 
     // Act
     const held = applyLiveComment(loading, commentFrame(oldest, comment));
