@@ -261,7 +261,7 @@ export class Outbox {
     logger.error(
       { eventId: event.id, type: event.type, busStatus: refusal.busStatus, busAnswer: answer, position: row.position },
       'the event bus refused a reaction; it is set aside in outbox_dead_letters',
-      );
+    );
   }
 
   private countOf(statement: StatementSync): number {
