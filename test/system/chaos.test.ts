@@ -106,204 +106,268 @@ const countBy = (keys: readonly string[]): Record<string, number> => {
 
 const stack = useStack({ onFailure: () => console.error(`chaos seed: CHAOS_SEED=${SEED}`) });
 
+/** One run: what was sent, what was answered, what was killed. */
+interface Run {
+  /** Hex: can never spell "orange" by accident. */
+  tag: string;
+  attempts: Attempt[];
+  ackedPosts: Array<{ id: string; title: string }>;
+  /** 2xx answers that do not say what they should (asserted empty at the end). */
+  oddAnswers: string[];
+  kills: Record<string, number>;
+  chaosRandom: () => number;
+  workRandom: () => number;
+  until: number;
+  /** Seconds since the start, for the log. */
+  at: () => string;
+}
+
+function startRun(): Run {
+  const t0 = Date.now();
+  console.log(`chaos: ${SECONDS} s, ${POSTS_PER_SECOND} posts/s, ${COMMENTS_PER_SECOND} comments/s, CHAOS_SEED=${SEED}`);
+  return {
+    tag: randomUUID().slice(0, 8),
+    attempts: [],
+    ackedPosts: [],
+    oddAnswers: [],
+    kills: Object.fromEntries(stack().all.map((service) => [service.name, 0])),
+    chaosRandom: rng(SEED),
+    workRandom: rng(SEED ^ 0x5eed),
+    until: t0 + SECONDS * 1000,
+    at: () => `+${((Date.now() - t0) / 1000).toFixed(1)}s`,
+  };
+}
+
+async function createPost(run: Run, i: number): Promise<void> {
+  const title = `chaos ${run.tag} post #${i}`;
+  const answer = await send(`${stack().posts.url}/posts/create`, { title });
+  const attempt: Attempt = { kind: 'post', text: title, outcome: classify(answer.status), status: answer.status, detail: answer.detail };
+  if (attempt.outcome === 'acked') {
+    // Checked at the end, not here: a throw would stop the workload but not the chaos.
+    const post = answer.body as { id?: unknown; title?: unknown };
+    if (typeof post.id === 'string' && post.title === title) run.ackedPosts.push({ id: (attempt.id = post.id), title });
+    else run.oddAnswers.push(`${title}: ${JSON.stringify(answer.body)}`);
+  }
+  run.attempts.push(attempt);
+}
+
+async function createComment(run: Run, i: number): Promise<void> {
+  // Only on posts that got a 201, so that a 404 is never the expected answer.
+  if (run.ackedPosts.length === 0) return;
+  const postId = run.ackedPosts[Math.floor(run.workRandom() * run.ackedPosts.length)]!.id;
+  const content = `chaos ${run.tag} comment #${i}${run.workRandom() < 0.3 ? ' with an Orange in it' : ''}`;
+  const answer = await send(`${stack().comments.url}/posts/${postId}/comments`, { content });
+  const attempt: Attempt = { kind: 'comment', text: content, postId, outcome: classify(answer.status), status: answer.status, detail: answer.detail };
+  if (attempt.outcome === 'acked') {
+    // The answer lists the post's comments so far.
+    const mine = Array.isArray(answer.body) ? (answer.body as CommentView[]).filter((comment) => comment.content === content) : [];
+    // Ours is in it once: pending, or under load already with its verdict (moderation was quicker).
+    const status = mine[0]?.status;
+    if (mine.length === 1 && typeof mine[0]!.id === 'string' && (status === 'pending' || status === expectedVerdict(content))) attempt.id = mine[0]!.id;
+    else run.oddAnswers.push(`${content}: ${JSON.stringify(answer.body)}`);
+  }
+  run.attempts.push(attempt);
+}
+
+/** Starts a killed service again; a start that fails or hangs is killed and retried (bounded). */
+async function restart(run: Run, service: ServiceProcess): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await Promise.race([service.start(), sleep(30_000).then(() => Promise.reject(new Error('no /readyz within 30 s')))]);
+      return;
+    } catch (error) {
+      console.log(`[chaos ${run.at()}] ${service.name} failed to start (attempt ${attempt}): ${(error as Error).message.split('\n')[0]}`);
+      await service.kill();
+      if (attempt === 3) throw error;
+    }
+  }
+}
+
+/**
+ * Kills one process every 1.5-3 s until the run ends. A shuffled deck of the five service names,
+ * dealt again when empty: random order, yet every service (the bus included) is killed even in a
+ * short run. With replicas, the victim is one process of that name, picked at random. One at a
+ * time, never two.
+ */
+async function killAndRestartUntilTheEnd(run: Run): Promise<void> {
+  const names = [...new Set(stack().all.map((service) => service.name))];
+  let deck: string[] = [];
+  for (;;) {
+    await sleep(1_500 + run.chaosRandom() * 1_500);
+    if (Date.now() >= run.until) return;
+    if (deck.length === 0) deck = shuffle(names, run.chaosRandom);
+    const name = deck.pop()!;
+    const replicas = stack().all.filter((service) => service.name === name);
+    const victim = replicas[Math.floor(run.chaosRandom() * replicas.length)]!;
+    const downMs = 200 + Math.floor(run.chaosRandom() * 1_300);
+    console.log(`[chaos ${run.at()}] SIGKILL ${victim.name} :${victim.port}, restarting in ${downMs} ms`);
+    await victim.kill();
+    run.kills[victim.name]! += 1;
+    await sleep(downMs);
+    await restart(run, victim);
+    console.log(`[chaos ${run.at()}] ${victim.name} :${victim.port} ready again`);
+  }
+}
+
+/** The workload and the chaos side by side; both stop by themselves at the end of the run. */
+async function workloadUnderChaos(run: Run): Promise<void> {
+  // allSettled: even if a restart fails for good, nothing is left running when the test goes on.
+  const ran = await Promise.allSettled([
+    steadyRate(POSTS_PER_SECOND, run.until, (i) => createPost(run, i)),
+    steadyRate(COMMENTS_PER_SECOND, run.until, (i) => createComment(run, i)),
+    killAndRestartUntilTheEnd(run),
+  ]);
+  for (const result of ran) if (result.status === 'rejected') throw result.reason;
+  for (const service of stack().all) if (!service.running) await restart(run, service);
+  console.log(`[chaos ${run.at()}] workload and chaos over; waiting for convergence`);
+}
+
+const ackedComments = (run: Run) => run.attempts.filter((a) => a.outcome === 'acked' && a.kind === 'comment');
+
+/**
+ * Waits (bounded) until query has every acknowledged item with a verdict, agrees with posts on
+ * which posts exist, and has stopped changing. Answers the last view read either way.
+ */
+async function finalView(run: Run): Promise<{ converged: boolean; view: Record<string, PostView> }> {
+  const comments = ackedComments(run);
+  const complete = (view: Record<string, PostView>, postIds: string[]) =>
+    run.ackedPosts.every((post) => view[post.id] !== undefined) &&
+    comments.every((c) => c.id === undefined || view[c.postId!]?.comments.some((comment) => comment.id === c.id)) &&
+    Object.values(view).every((post) => post.comments.every((comment) => comment.status !== 'pending')) &&
+    JSON.stringify(Object.keys(view).sort()) === JSON.stringify(postIds);
+  let view: Record<string, PostView> = {};
+  let lastJson = '';
+  let stableSince = Date.now();
+  const convergeStart = Date.now();
+  const converged = await waitFor(
+    async () => {
+      const [posts, current] = await Promise.all([postsOfPostsService(stack()), queryView(stack())]);
+      const json = JSON.stringify(current);
+      if (json !== lastJson) [lastJson, stableSince] = [json, Date.now()];
+      view = current;
+      return complete(current, Object.keys(posts).sort()) && Date.now() - stableSince >= STABLE_MS ? true : undefined;
+    },
+    { timeoutMs: CONVERGE_MS, intervalMs: 250, what: 'query to have every acknowledged item, final and stable' },
+  ).catch((error: unknown) => {
+    console.warn(`${(error as Error).message}; asserting on the last view read`);
+    return false;
+  });
+  console.log(`[chaos ${run.at()}] ${converged ? `converged after ${((Date.now() - convergeStart) / 1000).toFixed(1)} s` : 'did NOT converge'}`);
+  return { converged, view };
+}
+
+const commentsOf = (view: Record<string, PostView>) => Object.values(view).flatMap((post) => post.comments.map((comment) => ({ ...comment, postId: post.id })));
+
+function logResults(run: Run, view: Record<string, PostView>): void {
+  const viewPosts = Object.values(view);
+  const viewComments = commentsOf(view);
+  const verdicts = countBy(viewComments.map((comment) => comment.status));
+  const counts = (kind: Attempt['kind']) => {
+    const mine = run.attempts.filter((a) => a.kind === kind);
+    const present = kind === 'post' ? viewPosts.map((post) => post.title) : viewComments.map((comment) => comment.content);
+    const ambiguous = mine.filter((a) => a.outcome === 'ambiguous');
+    const texts = new Set(present);
+    const storedAnyway = ambiguous.filter((a) => texts.has(a.text)).length;
+    return `${mine.filter((a) => a.outcome === 'acked').length} acked, ${ambiguous.length} ambiguous (${storedAnyway} stored anyway), ${mine.filter((a) => a.outcome === 'refused').length} refused, ${present.length} present`;
+  };
+  console.log(
+    [
+      `chaos results (CHAOS_SEED=${SEED}, ${SECONDS} s):`,
+      `  posts:    ${counts('post')}`,
+      `  comments: ${counts('comment')}`,
+      `  verdicts: ${verdicts.approved ?? 0} approved, ${verdicts.rejected ?? 0} rejected, ${verdicts.pending ?? 0} pending`,
+      `  kills:    ${JSON.stringify(run.kills)}`,
+      `  errors:   ${JSON.stringify(countBy(run.attempts.filter((a) => a.outcome !== 'acked').map((a) => `${a.kind} ${a.detail}`)))}`,
+    ].join('\n'),
+  );
+}
+
+/** Every acknowledged post there once with its title; every acknowledged comment once, under its post, with its verdict. */
+function expectEveryAcknowledgedItemOnce(run: Run, view: Record<string, PostView>): void {
+  expect.soft(run.oddAnswers, '2xx answers without the created item').toEqual([]);
+  const titles = countBy(Object.values(view).map((post) => post.title));
+  expect.soft(run.ackedPosts.filter((post) => view[post.id]?.title !== post.title || titles[post.title] !== 1), 'acknowledged posts missing or twice').toEqual([]);
+  const viewComments = commentsOf(view);
+  const contents = countBy(viewComments.map((comment) => comment.content));
+  const wrong = ackedComments(run)
+    .filter((c) => c.id !== undefined)
+    .map((c) => ({ id: c.id, postId: c.postId, content: c.text, expected: expectedVerdict(c.text), found: viewComments.filter((comment) => comment.id === c.id) }))
+    .filter(({ postId, content, expected, found }) => {
+      const [only] = found;
+      return !(found.length === 1 && only!.postId === postId && only!.content === content && only!.status === expected && contents[content] === 1);
+    });
+  expect.soft(wrong, 'acknowledged comments missing, twice, misplaced or with the wrong verdict').toEqual([]);
+}
+
+/**
+ * Whatever is there beyond the acknowledged items is a request of ours that failed without a
+ * definite "no" (5xx or no answer), there at most once. Never one that got a 4xx.
+ */
+function expectNothingElse(run: Run, view: Record<string, PostView>): void {
+  const viewPosts = Object.values(view);
+  const viewComments = commentsOf(view);
+  const attemptOf = new Map(run.attempts.map((a) => [`${a.kind} ${a.text}`, a]));
+  const strangers = [
+    ...viewPosts.map((post) => ({ post, attempt: attemptOf.get(`post ${post.title}`) })).filter(({ post, attempt }) => !(attempt?.outcome === 'acked' ? attempt.id === post.id : attempt?.outcome === 'ambiguous')),
+    ...viewComments
+      .map((comment) => ({ comment, attempt: attemptOf.get(`comment ${comment.content}`) }))
+      .filter(({ comment, attempt }) => attempt?.postId !== comment.postId || !(attempt.outcome === 'acked' ? attempt.id === comment.id : attempt.outcome === 'ambiguous')),
+  ];
+  expect.soft(strangers, 'items in the view that were refused (4xx) or never sent').toEqual([]);
+  expect.soft(Object.entries(countBy(viewPosts.map((post) => post.title))).filter(([, n]) => n > 1), 'post titles twice').toEqual([]);
+  expect.soft(Object.entries(countBy(viewComments.map((comment) => comment.content))).filter(([, n]) => n > 1), 'comment contents twice').toEqual([]);
+  expect.soft(viewComments.filter((comment) => comment.status !== expectedVerdict(comment.content)), 'comments without their final verdict').toEqual([]);
+  expect.soft(duplicates(viewComments.map((comment) => comment.id)), 'comment ids twice across the view').toEqual([]);
+  for (const post of viewPosts) expect.soft(duplicates(post.comments.map((comment) => comment.id)), `comments twice in post ${post.id}`).toEqual([]);
+}
+
+/**
+ * The services' own read models agree with query on every post, and on the comments of every
+ * post that has any (bounded: comments may still be applying its last verdicts).
+ */
+async function expectServicesToAgreeWithQuery(view: Record<string, PostView>): Promise<void> {
+  const viewPosts = Object.values(view);
+  const posts = await postsOfPostsService(stack());
+  expect.soft(posts, "posts' own view").toEqual(Object.fromEntries(viewPosts.map(({ id, title }) => [id, { id, title }])));
+  const commented = viewPosts.filter((post) => post.comments.length > 0);
+  let disagreeing = commented.map((post) => post.id); // until a read says otherwise
+  await waitFor(
+    async () => {
+      const lists: CommentView[][] = [];
+      for (let i = 0; i < commented.length; i += 25) lists.push(...(await Promise.all(commented.slice(i, i + 25).map((post) => commentsOfPost(stack(), post.id)))));
+      disagreeing = commented.filter((post, i) => JSON.stringify(byId(post.comments)) !== JSON.stringify(byId(lists[i]!))).map((post) => post.id);
+      return disagreeing.length === 0 ? true : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500, what: "comments' own view to agree with query's" },
+  ).catch((error: unknown) => console.warn((error as Error).message));
+  expect.soft(disagreeing, 'posts whose comments differ between the comments service and query').toEqual([]);
+}
+
+/** The run did what it says: load got through, both verdicts occurred, every service was killed. */
+function expectTheRunToHaveTestedSomething(run: Run, view: Record<string, PostView>): void {
+  const verdicts = countBy(commentsOf(view).map((comment) => comment.status));
+  expect(run.ackedPosts.length).toBeGreaterThan(SECONDS * POSTS_PER_SECOND * 0.3);
+  expect(ackedComments(run).length).toBeGreaterThan(SECONDS * COMMENTS_PER_SECOND * 0.3);
+  expect(verdicts.approved ?? 0).toBeGreaterThan(0);
+  expect(verdicts.rejected ?? 0).toBeGreaterThan(0);
+  if (SECONDS >= 30) expect(Object.values(run.kills).every((n) => n > 0), `every service killed: ${JSON.stringify(run.kills)}`).toBe(true);
+}
+
 describe('the blog stack under chaos', () => {
   it(`when services (the bus included) are SIGKILLed and restarted every 1.5-3 s during ${SECONDS} s of steady posts and comments, then query shows every acknowledged item exactly once with its final status, and nothing else`, async () => {
     // Arrange
-    const run = randomUUID().slice(0, 8); // hex: can never spell "orange" by accident
-    const attempts: Attempt[] = [];
-    const ackedPosts: Array<{ id: string; title: string }> = [];
-    /** 2xx answers that do not say what they should (asserted empty at the end). */
-    const oddAnswers: string[] = [];
-    const kills: Record<string, number> = Object.fromEntries(stack().all.map((service) => [service.name, 0]));
-    const chaosRandom = rng(SEED);
-    const workRandom = rng(SEED ^ 0x5eed);
-    const t0 = Date.now();
-    const at = () => `+${((Date.now() - t0) / 1000).toFixed(1)}s`;
-    const until = t0 + SECONDS * 1000;
-    console.log(`chaos: ${SECONDS} s, ${POSTS_PER_SECOND} posts/s, ${COMMENTS_PER_SECOND} comments/s, CHAOS_SEED=${SEED}`);
+    const run = startRun();
 
-    const createPost = async (i: number) => {
-      const title = `chaos ${run} post #${i}`;
-      const answer = await send(`${stack().posts.url}/posts/create`, { title });
-      const attempt: Attempt = { kind: 'post', text: title, outcome: classify(answer.status), status: answer.status, detail: answer.detail };
-      if (attempt.outcome === 'acked') {
-        // Checked at the end, not here: a throw would stop the workload but not the chaos.
-        const post = answer.body as { id?: unknown; title?: unknown };
-        if (typeof post.id === 'string' && post.title === title) ackedPosts.push({ id: (attempt.id = post.id), title });
-        else oddAnswers.push(`${title}: ${JSON.stringify(answer.body)}`);
-      }
-      attempts.push(attempt);
-    };
+    // Act
+    await workloadUnderChaos(run);
+    const { converged, view } = await finalView(run);
+    logResults(run, view);
 
-    const createComment = async (i: number) => {
-      // Only on posts that got a 201, so that a 404 is never the expected answer.
-      if (ackedPosts.length === 0) return;
-      const postId = ackedPosts[Math.floor(workRandom() * ackedPosts.length)]!.id;
-      const content = `chaos ${run} comment #${i}${workRandom() < 0.3 ? ' with an Orange in it' : ''}`;
-      const answer = await send(`${stack().comments.url}/posts/${postId}/comments`, { content });
-      const attempt: Attempt = { kind: 'comment', text: content, postId, outcome: classify(answer.status), status: answer.status, detail: answer.detail };
-      if (attempt.outcome === 'acked') {
-        // The answer lists the post's comments so far.
-        const mine = Array.isArray(answer.body) ? (answer.body as CommentView[]).filter((comment) => comment.content === content) : [];
-        // Ours is in it once: pending, or under load already with its verdict (moderation was quicker).
-        const status = mine[0]?.status;
-        if (mine.length === 1 && typeof mine[0]!.id === 'string' && (status === 'pending' || status === expectedVerdict(content))) attempt.id = mine[0]!.id;
-        else oddAnswers.push(`${content}: ${JSON.stringify(answer.body)}`);
-      }
-      attempts.push(attempt);
-    };
-
-    /** Starts a killed service again; a start that fails or hangs is killed and retried (bounded). */
-    const restart = async (service: ServiceProcess) => {
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          await Promise.race([service.start(), sleep(30_000).then(() => Promise.reject(new Error('no /readyz within 30 s')))]);
-          return;
-        } catch (error) {
-          console.log(`[chaos ${at()}] ${service.name} failed to start (attempt ${attempt}): ${(error as Error).message.split('\n')[0]}`);
-          await service.kill();
-          if (attempt === 3) throw error;
-        }
-      }
-    };
-
-    const chaos = async () => {
-      // A shuffled deck of the five service names, dealt again when empty: random order, yet every
-      // service (the bus included) is killed even in a short run. With replicas, the victim is one
-      // process of that name, picked at random. One at a time, never two.
-      const names = [...new Set(stack().all.map((service) => service.name))];
-      let deck: string[] = [];
-      for (;;) {
-        await sleep(1_500 + chaosRandom() * 1_500);
-        if (Date.now() >= until) return;
-        if (deck.length === 0) deck = shuffle(names, chaosRandom);
-        const name = deck.pop()!;
-        const replicas = stack().all.filter((service) => service.name === name);
-        const victim = replicas[Math.floor(chaosRandom() * replicas.length)]!;
-        const downMs = 200 + Math.floor(chaosRandom() * 1_300);
-        console.log(`[chaos ${at()}] SIGKILL ${victim.name} :${victim.port}, restarting in ${downMs} ms`);
-        await victim.kill();
-        kills[victim.name]! += 1;
-        await sleep(downMs);
-        await restart(victim);
-        console.log(`[chaos ${at()}] ${victim.name} :${victim.port} ready again`);
-      }
-    };
-
-    // Act: the workload and the chaos side by side; both stop by themselves at `until`.
-    // allSettled: even if a restart fails for good, nothing is left running when the test goes on.
-    const ran = await Promise.allSettled([steadyRate(POSTS_PER_SECOND, until, createPost), steadyRate(COMMENTS_PER_SECOND, until, createComment), chaos()]);
-    for (const result of ran) if (result.status === 'rejected') throw result.reason;
-    for (const service of stack().all) if (!service.running) await restart(service);
-    console.log(`[chaos ${at()}] workload and chaos over; waiting for convergence`);
-
-    // Assert: wait (bounded) until query has every acknowledged item with a verdict, agrees with
-    // posts on which posts exist, and has stopped changing; then check on that last view.
-    const acked = attempts.filter((a) => a.outcome === 'acked');
-    const ackedComments = acked.filter((a) => a.kind === 'comment');
-    const complete = (view: Record<string, PostView>, postIds: string[]) =>
-      ackedPosts.every((post) => view[post.id] !== undefined) &&
-      ackedComments.every((c) => c.id === undefined || view[c.postId!]?.comments.some((comment) => comment.id === c.id)) &&
-      Object.values(view).every((post) => post.comments.every((comment) => comment.status !== 'pending')) &&
-      JSON.stringify(Object.keys(view).sort()) === JSON.stringify(postIds);
-    let view: Record<string, PostView> = {};
-    let lastJson = '';
-    let stableSince = Date.now();
-    const convergeStart = Date.now();
-    const converged = await waitFor(
-      async () => {
-        const [posts, current] = await Promise.all([postsOfPostsService(stack()), queryView(stack())]);
-        const json = JSON.stringify(current);
-        if (json !== lastJson) [lastJson, stableSince] = [json, Date.now()];
-        view = current;
-        return complete(current, Object.keys(posts).sort()) && Date.now() - stableSince >= STABLE_MS ? true : undefined;
-      },
-      { timeoutMs: CONVERGE_MS, intervalMs: 250, what: 'query to have every acknowledged item, final and stable' },
-    ).catch((error: unknown) => {
-      console.warn(`${(error as Error).message}; asserting on the last view read`);
-      return false;
-    });
-    console.log(`[chaos ${at()}] ${converged ? `converged after ${((Date.now() - convergeStart) / 1000).toFixed(1)} s` : 'did NOT converge'}`);
-
-    const viewPosts = Object.values(view);
-    const viewComments = viewPosts.flatMap((post) => post.comments.map((comment) => ({ ...comment, postId: post.id })));
-    const attemptOf = new Map(attempts.map((a) => [`${a.kind} ${a.text}`, a]));
-    const verdicts = countBy(viewComments.map((comment) => comment.status));
-    const counts = (kind: Attempt['kind']) => {
-      const mine = attempts.filter((a) => a.kind === kind);
-      const present = kind === 'post' ? viewPosts.map((post) => post.title) : viewComments.map((comment) => comment.content);
-      const ambiguous = mine.filter((a) => a.outcome === 'ambiguous');
-      const texts = new Set(present);
-      const storedAnyway = ambiguous.filter((a) => texts.has(a.text)).length;
-      return `${mine.filter((a) => a.outcome === 'acked').length} acked, ${ambiguous.length} ambiguous (${storedAnyway} stored anyway), ${mine.filter((a) => a.outcome === 'refused').length} refused, ${present.length} present`;
-    };
-    console.log(
-      [
-        `chaos results (CHAOS_SEED=${SEED}, ${SECONDS} s):`,
-        `  posts:    ${counts('post')}`,
-        `  comments: ${counts('comment')}`,
-        `  verdicts: ${verdicts.approved ?? 0} approved, ${verdicts.rejected ?? 0} rejected, ${verdicts.pending ?? 0} pending`,
-        `  kills:    ${JSON.stringify(kills)}`,
-        `  errors:   ${JSON.stringify(countBy(attempts.filter((a) => a.outcome !== 'acked').map((a) => `${a.kind} ${a.detail}`)))}`,
-      ].join('\n'),
-    );
-
-    // Soft from here on: one failing run should report every lost, duplicated or stray item at once.
-    expect.soft(oddAnswers, '2xx answers without the created item').toEqual([]);
-
-    // Every acknowledged post: there once, with its title.
-    const titles = countBy(viewPosts.map((post) => post.title));
-    expect.soft(ackedPosts.filter((post) => view[post.id]?.title !== post.title || titles[post.title] !== 1), 'acknowledged posts missing or twice').toEqual([]);
-
-    // Every acknowledged comment: there once, under its post, with the verdict its content deserves.
-    const contents = countBy(viewComments.map((comment) => comment.content));
-    const wrong = ackedComments
-      .filter((c) => c.id !== undefined)
-      .map((c) => ({ id: c.id, postId: c.postId, content: c.text, expected: expectedVerdict(c.text), found: viewComments.filter((comment) => comment.id === c.id) }))
-      .filter(({ postId, content, expected, found }) => {
-        const [only] = found;
-        return !(found.length === 1 && only!.postId === postId && only!.content === content && only!.status === expected && contents[content] === 1);
-      });
-    expect.soft(wrong, 'acknowledged comments missing, twice, misplaced or with the wrong verdict').toEqual([]);
-
-    // Nothing else: whatever is there beyond the acknowledged items is a request of ours that
-    // failed without a definite "no" (5xx or no answer), there at most once. Never one that got a 4xx.
-    const strangers = [
-      ...viewPosts.map((post) => ({ post, attempt: attemptOf.get(`post ${post.title}`) })).filter(({ post, attempt }) => !(attempt?.outcome === 'acked' ? attempt.id === post.id : attempt?.outcome === 'ambiguous')),
-      ...viewComments
-        .map((comment) => ({ comment, attempt: attemptOf.get(`comment ${comment.content}`) }))
-        .filter(({ comment, attempt }) => attempt?.postId !== comment.postId || !(attempt.outcome === 'acked' ? attempt.id === comment.id : attempt.outcome === 'ambiguous')),
-    ];
-    expect.soft(strangers, 'items in the view that were refused (4xx) or never sent').toEqual([]);
-    expect.soft(Object.entries(titles).filter(([, n]) => n > 1), 'post titles twice').toEqual([]);
-    expect.soft(Object.entries(contents).filter(([, n]) => n > 1), 'comment contents twice').toEqual([]);
-    expect.soft(viewComments.filter((comment) => comment.status !== expectedVerdict(comment.content)), 'comments without their final verdict').toEqual([]);
-    expect.soft(duplicates(viewComments.map((comment) => comment.id)), 'comment ids twice across the view').toEqual([]);
-    for (const post of viewPosts) expect.soft(duplicates(post.comments.map((comment) => comment.id)), `comments twice in post ${post.id}`).toEqual([]);
-
-    // The services' own read models agree with query on every post, and on the comments of every
-    // post that has any (bounded: comments may still be applying its last verdicts).
-    const posts = await postsOfPostsService(stack());
-    expect.soft(posts, "posts' own view").toEqual(Object.fromEntries(viewPosts.map(({ id, title }) => [id, { id, title }])));
-    const commented = viewPosts.filter((post) => post.comments.length > 0);
-    let disagreeing = commented.map((post) => post.id); // until a read says otherwise
-    await waitFor(
-      async () => {
-        const lists: CommentView[][] = [];
-        for (let i = 0; i < commented.length; i += 25) lists.push(...(await Promise.all(commented.slice(i, i + 25).map((post) => commentsOfPost(stack(), post.id)))));
-        disagreeing = commented.filter((post, i) => JSON.stringify(byId(post.comments)) !== JSON.stringify(byId(lists[i]!))).map((post) => post.id);
-        return disagreeing.length === 0 ? true : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 500, what: "comments' own view to agree with query's" },
-    ).catch((error: unknown) => console.warn((error as Error).message));
-    expect.soft(disagreeing, 'posts whose comments differ between the comments service and query').toEqual([]);
-
-    // The run did what it says: load got through, both verdicts occurred, every service was killed.
+    // Assert: soft, so that one failing run reports every lost, duplicated or stray item at once.
+    expectEveryAcknowledgedItemOnce(run, view);
+    expectNothingElse(run, view);
+    await expectServicesToAgreeWithQuery(view);
     expect(converged, 'the stack converged within the bound').toBe(true);
-    expect(ackedPosts.length).toBeGreaterThan(SECONDS * POSTS_PER_SECOND * 0.3);
-    expect(ackedComments.length).toBeGreaterThan(SECONDS * COMMENTS_PER_SECOND * 0.3);
-    expect(verdicts.approved ?? 0).toBeGreaterThan(0);
-    expect(verdicts.rejected ?? 0).toBeGreaterThan(0);
-    if (SECONDS >= 30) expect(Object.values(kills).every((n) => n > 0), `every service killed: ${JSON.stringify(kills)}`).toBe(true);
+    expectTheRunToHaveTestedSomething(run, view);
   }, (SECONDS + 120) * 1_000);
 });
