@@ -25,6 +25,7 @@ import { headSeqHeader, type PostsPage, type PostsView, type PublishRequest } fr
 import {
   deploymentNodeOptions,
   freePort,
+  getJson,
   makeTempDir,
   NatsServer,
   natsServerAvailable,
@@ -361,12 +362,6 @@ async function waitUntil(probe: () => boolean | Promise<boolean>, timeoutMs: num
     if (performance.now() > deadline) return false;
     await sleep(intervalMs);
   }
-}
-
-async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-  if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
-  return (await response.json()) as T;
 }
 
 const countPosts = async (query: ServiceProcess) => Object.keys(await getJson<PostsView>(`${query.url}/posts`)).length;

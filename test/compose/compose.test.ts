@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { promisify } from 'node:util';
 import { limits, type CommentView, type PostsView } from '@blog/common/contract';
-import { pathTrickCases, repoRoot, routeCases, waitFor } from '@blog/testing';
+import { http, pathTrickCases, repoRoot, routeCases, waitFor } from '@blog/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -27,21 +27,9 @@ async function compose(...args: string[]): Promise<string> {
   return stdout;
 }
 
-async function http(method: 'GET' | 'POST', path: string, body?: unknown) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, servedBy: response.headers.get('x-served-by'), json, text };
+async function entry(method: 'GET' | 'POST', path: string, body?: unknown) {
+  const answer = await http(method, `${base}${path}`, body, { timeoutMs: 10_000 });
+  return { status: answer.status, servedBy: answer.headers.get('x-served-by'), json: answer.body };
 }
 
 /** A request whose path is sent exactly as written (fetch would resolve its dot segments first). */
@@ -70,17 +58,17 @@ function rawHttp(method: 'GET' | 'POST', path: string, body?: Buffer) {
   });
 }
 
-const view = async () => (await http('GET', '/posts')).json as PostsView;
+const view = async () => (await entry('GET', '/posts')).json as PostsView;
 const unique = (label: string) => `${label} ${randomUUID().slice(0, 8)}`;
 
 async function createPost(title: string) {
-  const { status, json } = await http('POST', '/posts/create', { title });
+  const { status, json } = await entry('POST', '/posts/create', { title });
   expect(status).toBe(201);
   return json as { id: string; title: string };
 }
 
 async function createComment(postId: string, content: string) {
-  const { status, json } = await http('POST', `/posts/${postId}/comments`, { content });
+  const { status, json } = await entry('POST', `/posts/${postId}/comments`, { content });
   expect(status).toBe(201);
   return (json as CommentView[]).find((comment) => comment.content === content)!;
 }
@@ -169,8 +157,8 @@ describe('docker compose up', () => {
   });
 
   it('when input is bad, then the answer is a JSON 4xx from the right service', async () => {
-    expect(await http('POST', '/posts/create', { title: '' })).toMatchObject({ status: 400, servedBy: 'posts', json: { error: { code: 'invalid_request' } } });
-    expect(await http('POST', '/posts/unknown-post/comments', { content: 'hi' })).toMatchObject({ status: 404, servedBy: 'comments', json: { error: { code: 'post_not_found' } } });
+    expect(await entry('POST', '/posts/create', { title: '' })).toMatchObject({ status: 400, servedBy: 'posts', json: { error: { code: 'invalid_request' } } });
+    expect(await entry('POST', '/posts/unknown-post/comments', { content: 'hi' })).toMatchObject({ status: 404, servedBy: 'comments', json: { error: { code: 'post_not_found' } } });
   });
 
   it('when the event-bus container restarts, then every post is still there', async () => {

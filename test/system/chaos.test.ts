@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { waitFor, type ServiceProcess } from '@blog/testing';
+import { http, waitFor, type ServiceProcess } from '@blog/testing';
 import { byId, commentsOfPost, duplicates, expectedVerdict, postsOfPostsService, queryView, useStack, type CommentView, type PostView } from './helpers.js';
 
 /**
@@ -55,18 +55,12 @@ interface Attempt {
 /** 2xx: stored. 5xx or no answer: unknown (the bus may have stored it and died before answering). 4xx: not stored. */
 const classify = (status: number): Outcome => (status >= 200 && status < 300 ? 'acked' : status >= 400 && status < 500 ? 'refused' : 'ambiguous');
 
+/** A create request of the workload: a network error or timeout is an answer too (status 0). */
 async function send(url: string, body: unknown): Promise<{ status: number; body: unknown; detail: string }> {
   try {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    const text = await response.text();
-    const parsed: unknown = (response.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text;
-    const code = (parsed as { error?: { code?: string } } | undefined)?.error?.code;
-    return { status: response.status, body: parsed, detail: code ? `${response.status} ${code}` : String(response.status) };
+    const answer = await http('POST', url, body, { timeoutMs: REQUEST_TIMEOUT_MS });
+    const code = (answer.body as { error?: { code?: string } } | undefined)?.error?.code;
+    return { status: answer.status, body: answer.body, detail: code ? `${answer.status} ${code}` : String(answer.status) };
   } catch (error) {
     // fetch's own message is "fetch failed"; the cause says why (ECONNREFUSED, "other side closed", ...).
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { signedFetch, startStack, waitFor, type ServiceProcess, type Stack, type StackTopology } from '@blog/testing';
+import { getJson, http, signedFetch, startStack, waitFor, type ServiceProcess, type Stack, type StackTopology } from '@blog/testing';
 import { afterAll, beforeAll, beforeEach, onTestFailed } from 'vitest';
 
 /** Black-box helpers: plain HTTP against the real processes of a `startStack()` stack. */
@@ -15,42 +15,16 @@ export interface StoredEvent {
   data: Record<string, unknown>;
 }
 
-export interface HttpResult<T = unknown> {
-  status: number;
-  body: T;
-  headers: Headers;
-}
-
 /** Convergence waits: bounded, generous enough for a loaded CI machine. */
 export const CONVERGE_MS = 30_000;
 
 /** A short random suffix so that every test creates data no other test (or run) has. */
 export const unique = (label: string): string => `${label} ${randomUUID().slice(0, 8)}`;
 
-/** One HTTP call; the body is parsed as JSON when it is JSON, else kept as text. */
-export async function http<T = unknown>(method: 'GET' | 'POST', url: string, body?: unknown): Promise<HttpResult<T>> {
-  const response = await fetch(url, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await response.text();
-  let parsed: unknown = text;
-  if ((response.headers.get('content-type') ?? '').includes('json')) parsed = JSON.parse(text);
-  return { status: response.status, body: parsed as T, headers: response.headers };
-}
-
 export const createPost = (stack: Stack, title: string) => http<{ id: string; title: string }>('POST', `${stack.posts.url}/posts/create`, { title });
 
 export const createComment = (stack: Stack, postId: string, content: string) =>
   http<CommentView[]>('POST', `${stack.comments.url}/posts/${encodeURIComponent(postId)}/comments`, { content });
-
-export async function getJson<T>(url: string): Promise<T> {
-  const { status, body } = await http<T>('GET', url);
-  if (status !== 200) throw new Error(`GET ${url} answered ${status}: ${JSON.stringify(body)}`);
-  return body;
-}
 
 export const postsOfPostsService = (stack: Stack) => getJson<Record<string, { id: string; title: string }>>(`${stack.posts.url}/posts`);
 export const queryView = (stack: Stack) => getJson<Record<string, PostView>>(`${stack.query.url}/posts`);

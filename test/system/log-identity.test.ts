@@ -1,6 +1,7 @@
+import { http } from '@blog/testing';
 import { rm } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { createPost, http, pollUntil, queryView, unique, useStack } from './helpers.js';
+import { createPost, pollUntil, queryView, unique, useStack } from './helpers.js';
 
 /**
  * A consumer's state belongs to one log. When the bus comes back with another one (its volume was

@@ -1,7 +1,7 @@
 import { signRequest, signatureHeaders } from '@blog/common';
-import { postEndlessBody, signedFetch, startStack, testBusSecret, type Stack } from '@blog/testing';
+import { http, postEndlessBody, signedFetch, type Stack, startStack, testBusSecret } from '@blog/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPost, http, queryView, readAllEvents, unique, waitUntilSettled } from './helpers.js';
+import { createPost, queryView, readAllEvents, unique, waitUntilSettled } from './helpers.js';
 
 /**
  * Black-box checks of what an attacker on the internal network, or a browser on another origin, can

@@ -6,3 +6,4 @@ export * from './signed.js';
 export * from './nats.js';
 export * from './endless-body.js';
 export * from './deployment.js';
+export * from './http.js';
