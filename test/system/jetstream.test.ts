@@ -4,7 +4,7 @@ import { createComment, createPost, duplicates, expectedVerdict, postsOfPostsSer
 
 /**
  * The log on JetStream, for real: a nats-server of our own (so that it can be crashed), two bus
- * processes in front of it and two query processes that each follow the log. What the issue asks:
+ * processes in front of it and two query processes that each follow the log. What it proves:
  * killing a bus and a query during a burst loses and duplicates nothing, and a restarted JetStream
  * server resumes delivery. (The general suites also run on this topology: the `system-jetstream`
  * project.)

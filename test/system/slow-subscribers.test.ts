@@ -25,7 +25,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const EVENTS = 25;
 /** Publishing pace: publishing lasts EVENTS × PACE_MS, far shorter than the slow one needs. */
 const PACE_MS = 100;
-/** What the issue asks for; well below DELIVERY_TIMEOUT_MS so that slow deliveries are not retried. */
+/**
+ * A subscriber slow enough to hold a serial bus back for many events; still well below
+ * DELIVERY_TIMEOUT_MS so that slow deliveries are not retried.
+ */
 const SLOW_MS = 2_000;
 const DELIVERY_TIMEOUT_MS = 5_000;
 const RETRY_MAX_DELAY_MS = 500;

@@ -1,5 +1,5 @@
 /**
- * The routing table of the client issue, as cases every entry point must agree on: the Ingress
+ * The routing table the client relies on, as cases every entry point must agree on: the Ingress
  * (evaluated like ingress-nginx), `pnpm start`'s gateway, and the compose entry. Services are named
  * as in the Ingress.
  */
