@@ -80,6 +80,8 @@ describe('the README quick start', () => {
     let postId: string | undefined;
 
     for (const { command, shown } of steps) {
+      // Only the one origin is swapped for the test's: a command aimed anywhere else is not run at all.
+      expect(command, 'a quick-start command goes through the one origin').toContain('localhost:3000');
       expect(shown, `the README shows no answer under ${command}`).not.toBe('');
       if (command.includes('<post id>')) expect(postId, 'a step uses <post id> before one was created').toBeDefined();
       const runnable = command.replaceAll('localhost:3000', origin).replaceAll('<post id>', postId ?? '');
