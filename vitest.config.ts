@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
 // The suites that also run with the log on JetStream: CI installs Debian's nats-server and starts one
-// (NATS_URL); on a machine without it they are left out (the README says how to add it).
+// (NATS_URL); on a machine without it they are left out (docs/scaling-out.md says how to add it).
 const jetstream = process.env.NATS_URL ?? (existsSync(process.env.NATS_SERVER ?? '/usr/sbin/nats-server') ? 'jetstream' : undefined);
 
 export default defineConfig({

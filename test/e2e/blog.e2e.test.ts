@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const baseUrl = 'http://localhost:3000';
 const screenshots = path.join(repoRoot, 'artifacts', 'e2e');
-// CI must run this; on a machine without Chromium it is skipped with a reason (see README).
+// CI must run this; on a machine without Chromium it is skipped with a reason (see docs/testing.md).
 const runnable = existsSync(chromiumPath) || process.env.CI === 'true';
 
 describe.runIf(runnable)('the blog in a browser', () => {

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 
 /**
- * The rules the invalid-input oracle below is written from: the README's "Limits" and "Events"
- * tables (and the event id rule of `POST /events`: 1-128 of `A-Z a-z 0-9 . _ : -`), restated here
+ * The rules the invalid-input oracle below is written from: the "Limits" table of docs/operating.md,
+ * the "Events" table of docs/architecture.md (and the event id rule of `POST /events`: 1-128 of `A-Z a-z 0-9 . _ : -`), restated here
  * rather than imported, so that a schema loosened by mistake still meets the inputs it must refuse.
  * The contract's `limits` must agree with them: the fuzz suite checks that.
  */
@@ -201,7 +201,10 @@ const commentStatusesOf = new Map<unknown, readonly string[]>([
   ['CommentUpdated', documented.statuses],
 ]);
 
-/** Whether `{type, data}` is an event of the README's Events table, judged without our schemas: the delivery property's oracle. */
+/**
+ * Whether `{type, data}` is an event of the Events table (docs/architecture.md), judged without our
+ * schemas: the delivery property's oracle.
+ */
 export function isDocumentedEvent(type: unknown, data: unknown): boolean {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
   const fields = data as Record<string, unknown>;
