@@ -6,12 +6,12 @@
  * to it. It depends on nothing, so anything (a plain script included) can import it.
  */
 
-export interface Component {
+export interface Component<Name extends string = string> {
   /**
    * services/<name> (client/ for the client), the compose service, the `app` label of its pods, its
    * name in SUBSCRIBERS and in its logs and metrics.
    */
-  readonly name: string;
+  readonly name: Name;
   /** Where it listens: its default PORT, and the port of its container and of its Service. */
   readonly port: number;
   /** The path the bus delivers every event to (POST), when the bus pushes to it; undefined when it does not. */
@@ -47,24 +47,28 @@ export type SubscriberName = Extract<Definition, { events: '/events' }>['name'];
 export type PublicServiceName = Extract<Definition, { public: true }>['kubernetesService'];
 
 /** Every component, in a fixed order. */
-export const components: readonly Component[] = Object.freeze(definitions.map((definition) => Object.freeze({ ...definition })));
+export const components: readonly Component<ComponentName>[] = Object.freeze(
+  definitions.map((definition) => Object.freeze({ ...definition })),
+);
 
 /** Each component by name: `topology['event-bus'].port`. */
-export const topology: Readonly<Record<ComponentName, Component>> = Object.freeze(
-  Object.fromEntries(components.map((component) => [component.name, component])) as Record<ComponentName, Component>,
+export const topology: { readonly [Name in ComponentName]: Component<Name> } = Object.freeze(
+  Object.fromEntries(components.map((component) => [component.name, component])) as { [Name in ComponentName]: Component<Name> },
 );
 
 /** The components the bus pushes every event to, in SUBSCRIBERS order. */
-export const subscribers: readonly Component[] = Object.freeze(components.filter((component) => component.events !== undefined));
+export const subscribers: readonly Component<SubscriberName>[] = Object.freeze(
+  components.filter((component): component is Component<SubscriberName> => component.events !== undefined),
+);
 
 /** The components the Ingress routes to, in UPSTREAMS order. */
-export const publicComponents: readonly Component[] = Object.freeze(components.filter((component) => component.public));
+export const publicComponents: readonly Component<ComponentName>[] = Object.freeze(components.filter((component) => component.public));
 
 /**
  * The bus's SUBSCRIBERS (`name=url,...`) for one way of running the blog: `baseUrlOf` says where a
  * subscriber is reachable there, e.g. `(c) => \`http://${c.kubernetesService}:${c.port}\`` in the cluster.
  */
-export function subscribersValue(baseUrlOf: (component: Component) => string): string {
+export function subscribersValue(baseUrlOf: (component: Component<SubscriberName>) => string): string {
   return subscribers.map((component) => `${component.name}=${baseUrlOf(component)}${component.events}`).join(',');
 }
 
@@ -73,7 +77,7 @@ export function subscribersValue(baseUrlOf: (component: Component) => string): s
  * for one way of running the blog; a component `baseUrlOf` gives no URL for is left out (the gateway
  * serves the client itself with CLIENT_DIR).
  */
-export function upstreamsValue(baseUrlOf: (component: Component) => string | undefined): string {
+export function upstreamsValue(baseUrlOf: (component: Component<ComponentName>) => string | undefined): string {
   return publicComponents
     .flatMap((component) => {
       const url = baseUrlOf(component);
