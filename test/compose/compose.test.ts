@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { promisify } from 'node:util';
 import { limits, type CommentView, type PostsView } from '@blog/common/contract';
 import { http, pathTrickCases, repoRoot, routeCases, waitFor } from '@blog/testing';
+import { components, topology } from '@blog/topology';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -93,7 +94,7 @@ afterAll(async () => {
 
 describe('docker compose up', () => {
   it.each(routeCases)('routes $method $path to $service, like the Ingress', async ({ method, path, service }) => {
-    const expected = { 'posts-clusterip-srv': 'posts', 'comments-srv': 'comments', 'query-srv': 'query', 'client-srv': 'client' }[service];
+    const expected = components.find((component) => component.kubernetesService === service)?.name;
     const controller = new AbortController();
     const response = await fetch(`${base}${path}`, {
       method,
@@ -118,7 +119,7 @@ describe('docker compose up', () => {
       `const cases = ${JSON.stringify(pathTrickCases.map(({ method, path }) => ({ method, path })))};`,
       "const http = require('node:http');",
       'const ask = ({ method, path }) => new Promise((resolve, reject) => {',
-      "  const req = http.request({ host: 'client', port: 3000, method, path }, (res) => {",
+      `  const req = http.request({ host: 'client', port: ${topology.client.port}, method, path }, (res) => {`,
       "    let text = ''; res.on('data', (c) => (text += c));",
       "    res.on('end', () => { let code; try { code = JSON.parse(text).error.code; } catch {} resolve({ method, path, status: res.statusCode, code }); });",
       "  }); req.on('error', reject); req.end();",
@@ -176,7 +177,7 @@ describe('docker compose up', () => {
     const readLog = [
       "import('@blog/common').then(async ({ signRequest }) => {",
       "  const headers = signRequest(process.env.EVENT_BUS_SECRET, { method: 'GET', target: '/events', audience: 'event-bus', body: '' });",
-      "  process.stdout.write(await (await fetch('http://127.0.0.1:4005/events', { headers })).text());",
+      `  process.stdout.write(await (await fetch('http://127.0.0.1:${topology['event-bus'].port}/events', { headers })).text());`,
       '});',
     ].join('\n');
     const events = (await run('docker', ['compose', '-p', project, 'exec', '-T', 'event-bus', 'node', '-e', readLog], { cwd: repoRoot, env: { ...process.env, BLOG_PORT: String(port) }, maxBuffer: 64 * 1024 * 1024 })).stdout;

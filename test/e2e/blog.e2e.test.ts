@@ -4,6 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { postsPageLimits, type PostsPage } from '@blog/common/contract';
 import { makeTempDir, repoRoot, routeCases, waitFor } from '@blog/testing';
+import { components, subscribers, topology } from '@blog/topology';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -14,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  */
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const baseUrl = 'http://localhost:3000';
+const baseUrl = `http://localhost:${topology.gateway.port}`;
 const screenshots = path.join(repoRoot, 'artifacts', 'e2e');
 // CI must run this; on a machine without Chromium it is skipped with a reason (see docs/testing.md).
 const runnable = existsSync(chromiumPath) || process.env.CI === 'true';
@@ -37,7 +38,8 @@ describe.runIf(runnable)('the blog in a browser', () => {
     const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000));
     stack.stdout!.on('data', keep);
     stack.stderr!.on('data', keep);
-    for (const port of [4005, 4000, 4001, 4002, 4003, 3000]) {
+    // Every process `pnpm start` runs: all components but the client, which the gateway serves.
+    for (const port of components.filter((component) => component.name !== 'client').map((component) => component.port)) {
       await waitFor(async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok ? true : undefined), { timeoutMs: 30_000, what: `port ${port} to be ready:\n${output}` });
     }
     browser = await chromium.launch({
@@ -75,7 +77,7 @@ describe.runIf(runnable)('the blog in a browser', () => {
   // First, while every service is up (the browser test stops query). The public entry of
   // `pnpm start` routes like the Ingress: internal routes land on the client, never on a service.
   it.each(routeCases)('on the public origin, $method $path reaches $service', async ({ method, path: url, service }) => {
-    const expected = { 'posts-clusterip-srv': 'posts', 'comments-srv': 'comments', 'query-srv': 'query', 'client-srv': 'client' }[service];
+    const expected = components.find((component) => component.kubernetesService === service)?.name;
     const controller = new AbortController();
     const response = await fetch(`${baseUrl}${url}`, { method, headers: method === 'POST' ? { 'content-type': 'application/json' } : {}, body: method === 'POST' ? '{}' : undefined, signal: controller.signal });
     controller.abort();
@@ -84,7 +86,7 @@ describe.runIf(runnable)('the blog in a browser', () => {
     expect(service === 'client-srv' ? ['client', 'gateway'] : [expected]).toContain(response.headers.get('x-served-by'));
   });
 
-  it.each([4005, 4000, 4001, 4002, 4003])('the internal POST /events on port %i refuses an unsigned request with 401 (pnpm start signs with a secret of its own)', async (port) => {
+  it.each([topology['event-bus'], ...subscribers].map((component) => component.port))('the internal POST /events on port %i refuses an unsigned request with 401 (pnpm start signs with a secret of its own)', async (port) => {
     const response = await fetch(`http://127.0.0.1:${port}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"PostCreated","data":{"id":"x","title":"x"}}' });
 
     expect(response.status).toBe(401);

@@ -1,5 +1,5 @@
 import { signRequest, signatureHeaders } from '@blog/common';
-import { http, postEndlessBody, signedFetch, type Stack, startStack, testBusSecret } from '@blog/testing';
+import { consumerNames, http, postEndlessBody, signedFetch, type Stack, startStack, testBusSecret } from '@blog/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPost, queryView, readAllEvents, unique, waitUntilSettled } from './helpers.js';
 
@@ -24,7 +24,7 @@ const postJson = (url: string, body: string, headers: Record<string, string> = {
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(10_000) });
 
 describe('deliveries to the services', () => {
-  it.each(['posts', 'comments', 'query', 'moderation'] as const)('when an unsigned delivery reaches %s, then it is refused with 401 and changes nothing', async (name) => {
+  it.each(consumerNames)('when an unsigned delivery reaches %s, then it is refused with 401 and changes nothing', async (name) => {
     const before = await queryView(stack);
     const headSeq = (await readAllEvents(stack.bus)).length;
 

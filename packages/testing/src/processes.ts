@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { subscribers, type ComponentName, type SubscriberName } from '@blog/topology';
 import { NatsServer } from './nats.js';
 import { freePort, makeTempDir, waitFor } from './wait.js';
 
@@ -10,8 +11,10 @@ export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 /** The secret the test stacks share (EVENT_BUS_SECRET): deliveries and publishes are signed with it. */
 export const testBusSecret = randomBytes(32).toString('hex');
 
-export type ServiceName = 'event-bus' | 'posts' | 'comments' | 'query' | 'moderation';
-export const consumerNames = ['posts', 'comments', 'query', 'moderation'] as const;
+/** What a ServiceProcess runs (services/<name>): the bus and each service it pushes events to. */
+export type ServiceName = Extract<ComponentName, 'event-bus'> | SubscriberName;
+/** The services the bus pushes events to. */
+export const consumerNames: readonly SubscriberName[] = subscribers.map((component) => component.name);
 
 /** A real service process (its built `dist/index.js`) on 127.0.0.1, restartable on the same port and data. */
 export class ServiceProcess {
@@ -147,12 +150,15 @@ export async function startStack(extraEnv: Record<string, string> = {}, topology
   const queryPorts = await Promise.all(Array.from({ length: topology.queryReplicas }, () => freePort()));
   // One query process is pushed to like the others; several each follow the log themselves.
   const queryPulls = topology.queryReplicas > 1;
-  const pushedTo: Record<string, number> = { ...ports, ...(queryPulls ? {} : { query: queryPorts[0]! }) };
-  const subscribers = Object.entries(pushedTo).map(([name, port]) => `${name}=http://127.0.0.1:${port}/events`);
+  const pushedTo: Partial<Record<SubscriberName, number>> = { ...ports, ...(queryPulls ? {} : { query: queryPorts[0]! }) };
+  const subscriberList = subscribers.flatMap(({ name, events }) => {
+    const port = pushedTo[name];
+    return port === undefined ? [] : [`${name}=http://127.0.0.1:${port}${events}`];
+  });
   // A unique stream per stack: stacks can share one JetStream server.
   const storeEnv: Record<string, string> = storeUrl === 'file' ? {} : { EVENT_STORE: storeUrl, EVENT_STREAM: `BLOG_${randomBytes(6).toString('hex')}` };
   const buses = busPorts.map((port, replica) =>
-    make('event-bus', port, `event-bus-${replica}`, { ...storeEnv, SUBSCRIBERS: subscribers.join(','), RETRY_MAX_DELAY_MS: '500' }),
+    make('event-bus', port, `event-bus-${replica}`, { ...storeEnv, SUBSCRIBERS: subscriberList.join(','), RETRY_MAX_DELAY_MS: '500' }),
   );
   const queries = queryPorts.map((port, replica) =>
     make('query', port, `query-${replica}`, { EVENT_BUS_URL: busUrl(replica), ...(queryPulls ? { EVENT_DELIVERY: 'pull' } : {}) }),

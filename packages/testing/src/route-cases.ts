@@ -1,3 +1,5 @@
+import type { PublicServiceName } from '@blog/topology';
+
 /**
  * The routing table the client relies on, as cases every entry point must agree on: the Ingress
  * (evaluated like ingress-nginx), `pnpm start`'s gateway, and the compose entry. Services are named
@@ -6,7 +8,7 @@
 export interface RouteCase {
   method: 'GET' | 'POST';
   path: string;
-  service: 'posts-clusterip-srv' | 'comments-srv' | 'query-srv' | 'client-srv';
+  service: PublicServiceName;
 }
 
 export const routeCases: readonly RouteCase[] = [

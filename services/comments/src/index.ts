@@ -1,5 +1,6 @@
 import { runEventService } from '@blog/common';
+import { topology } from '@blog/topology';
 import { createCommentsApp } from './app.js';
 import { commentsProjection } from './domain/comments.js';
 
-await runEventService({ service: 'comments', defaultPort: 4001, spec: commentsProjection, createApp: createCommentsApp });
+await runEventService({ service: 'comments', defaultPort: topology.comments.port, spec: commentsProjection, createApp: createCommentsApp });

@@ -1,4 +1,5 @@
 import { baseConfigSchema, busSecretSchema, parseConfig, timeoutMsSchema } from '@blog/common';
+import { subscribersValue, topology } from '@blog/topology';
 import { z } from 'zod';
 
 export interface Subscriber {
@@ -6,7 +7,8 @@ export interface Subscriber {
   url: string;
 }
 
-const classicSubscribers = 'posts=http://localhost:4000/events,comments=http://localhost:4001/events,query=http://localhost:4002/events,moderation=http://localhost:4003/events';
+// Every subscriber of the topology, on its default port on this machine (as `pnpm start` runs them).
+const classicSubscribers = subscribersValue((component) => `http://localhost:${component.port}`);
 
 /** `SUBSCRIBERS=name=url,name=url`: who gets every event. An empty value means nobody. */
 export const subscribersSchema = z
@@ -40,7 +42,7 @@ export const eventStoreSchema = z
     return { kind: 'jetstream', servers };
   });
 
-export const eventBusConfigSchema = baseConfigSchema('event-bus', 4005).extend({
+export const eventBusConfigSchema = baseConfigSchema('event-bus', topology['event-bus'].port).extend({
   EVENT_STORE: eventStoreSchema,
   EVENT_STREAM: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -').default('BLOG_EVENTS'),
   EVENT_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),

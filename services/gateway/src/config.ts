@@ -1,8 +1,11 @@
 import { baseConfigSchema, parseConfig } from '@blog/common';
 import { defaultIngressFile } from '@blog/routes';
+import { topology, upstreamsValue } from '@blog/topology';
 import { z } from 'zod';
 
-const localUpstreams = 'posts-clusterip-srv=http://localhost:4000,comments-srv=http://localhost:4001,query-srv=http://localhost:4002';
+// Each Service of the Ingress at its component's default port on this machine; the client has no
+// server of its own there (CLIENT_DIR, or an UPSTREAMS that names one).
+const localUpstreams = upstreamsValue((component) => (component.name === 'client' ? undefined : `http://localhost:${component.port}`));
 
 /** `UPSTREAMS=service=url,...`: where each Kubernetes Service named in the Ingress is reachable here. */
 export const upstreamsSchema = z
@@ -18,13 +21,13 @@ export const upstreamsSchema = z
     return upstreams;
   });
 
-export const gatewayConfigSchema = baseConfigSchema('gateway', 3000).extend({
+export const gatewayConfigSchema = baseConfigSchema('gateway', topology.gateway.port).extend({
   INGRESS_FILE: z.string().min(1).default(defaultIngressFile),
   UPSTREAMS: upstreamsSchema,
   /** Serve the built client from this folder for the Ingress's client Service, instead of proxying. */
   CLIENT_DIR: z.string().min(1).optional(),
   /** The Service in the Ingress that CLIENT_DIR stands in for. */
-  CLIENT_SERVICE: z.string().min(1).default('client-srv'),
+  CLIENT_SERVICE: z.string().min(1).default(topology.client.kubernetesService!),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 
